@@ -1,0 +1,12 @@
+//! The pure image model shared by every gantry crate: references, digests, image
+//! configs and manifests. No I/O happens here, so everything is testable with data.
+
+pub mod config;
+pub mod digest;
+pub mod manifest;
+pub mod media;
+pub mod reference;
+
+pub use config::{ContainerConfig, HistoryEntry, ImageConfig, RootFs};
+pub use digest::{Digest, DigestError, Sha256};
+pub use reference::{Reference, ReferenceError};
