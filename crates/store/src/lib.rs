@@ -1,0 +1,95 @@
+//! The on-disk store shared by every gantry process: immutable digest-addressed blobs,
+//! SQLite metadata (images, tags, layers), the locks that let several processes work
+//! on one root, and garbage collection.
+//!
+//! Ordering rules that keep a crash at any instant harmless: a blob becomes visible in
+//! `blobs/` only complete and synced; metadata naming blobs is committed only after
+//! they are visible; deleting metadata comes before deleting blobs. The worst a crash
+//! leaves is an unreferenced blob, which the next GC removes.
+
+mod blobs;
+mod db;
+mod error;
+mod gc;
+mod lock;
+
+use std::path::{Path, PathBuf};
+
+pub use blobs::Ingest;
+pub use db::{ImageRecord, LayerRecord, NewImage, Tagged};
+pub use error::StoreError;
+pub use gc::GcReport;
+pub use lock::Lease;
+
+use gantry_image::Digest;
+
+/// One store root, opened by one process. Cheap to open; every command opens it once.
+pub struct Store {
+    root: PathBuf,
+    db: rusqlite::Connection,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `root`.
+    pub fn open(root: &Path) -> Result<Store, StoreError> {
+        for dir in ["blobs/sha256", "ingest"] {
+            let p = root.join(dir);
+            std::fs::create_dir_all(&p).map_err(|e| StoreError::io(&p, e))?;
+        }
+        let db = db::open(&root.join("gantry.db"))?;
+        Ok(Store { root: root.to_path_buf(), db })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where a blob lives; it exists only complete and verified.
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.root.join("blobs/sha256").join(digest.hex())
+    }
+
+    pub fn has_blob(&self, digest: &Digest) -> bool {
+        self.blob_path(digest).is_file()
+    }
+
+    pub fn open_blob(&self, digest: &Digest) -> Result<std::fs::File, StoreError> {
+        let p = self.blob_path(digest);
+        std::fs::File::open(&p).map_err(|e| StoreError::io(&p, e))
+    }
+
+    /// Reads a small blob (a config or manifest) whole.
+    pub fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>, StoreError> {
+        let p = self.blob_path(digest);
+        std::fs::read(&p).map_err(|e| StoreError::io(&p, e))
+    }
+
+    /// Starts writing a blob. Nothing is visible in `blobs/` until `commit`.
+    pub fn ingest(&self) -> Result<Ingest, StoreError> {
+        Ingest::create(&self.root)
+    }
+
+    /// Stores small bytes (configs, manifests) as a blob and returns their digest.
+    pub fn put_bytes(&self, bytes: &[u8]) -> Result<Digest, StoreError> {
+        use std::io::Write;
+        let digest = Digest::of(bytes);
+        if self.has_blob(&digest) {
+            return Ok(digest);
+        }
+        let mut ingest = self.ingest()?;
+        ingest.write_all(bytes).map_err(|e| StoreError::io(ingest.path(), e))?;
+        ingest.commit(&digest)?;
+        Ok(digest)
+    }
+
+    /// Makes every blob committed so far durable before metadata names them.
+    pub fn sync_blobs(&self) -> Result<(), StoreError> {
+        blobs::sync_dir(&self.root.join("blobs/sha256"))
+    }
+
+    /// A shared lease: while held, garbage collection removes no blob. Every command that
+    /// writes or reads blobs holds one for its whole duration.
+    pub fn lease(&self) -> Result<Lease, StoreError> {
+        Lease::shared(&self.root)
+    }
+}

@@ -1,0 +1,163 @@
+//! The store's promises, tested through its public API.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use gantry_image::{Digest, Reference};
+use gantry_store::{LayerRecord, NewImage, Store, StoreError};
+
+fn store() -> (tempfile::TempDir, Store) {
+    let t = tempfile::tempdir().unwrap();
+    let s = Store::open(&t.path().join("root")).unwrap();
+    (t, s)
+}
+
+fn blob_count(s: &Store) -> usize {
+    std::fs::read_dir(s.root().join("blobs/sha256")).unwrap().count()
+}
+
+/// Stores a layer blob and a config naming it; returns the image.
+fn image(s: &mut Store, layer: &[u8], config: &str) -> NewImage {
+    let diff_id = s.put_bytes(layer).unwrap();
+    let id = s.put_bytes(config.as_bytes()).unwrap();
+    NewImage {
+        id,
+        created_unix_nanos: 5,
+        layers: vec![LayerRecord { diff_id, tar_size: layer.len() as u64, content_size: 3 }],
+        labels: BTreeMap::new(),
+        parent: None,
+    }
+}
+
+fn r(s: &str) -> Reference {
+    Reference::parse(s).unwrap().with_default_tag()
+}
+
+#[test]
+fn ingest_is_invisible_until_commit_and_gone_when_dropped() {
+    let (_t, s) = store();
+    let mut ing = s.ingest().unwrap();
+    ing.write_all(b"half a blob").unwrap();
+    assert_eq!(blob_count(&s), 0);
+    assert_eq!(std::fs::read_dir(s.root().join("ingest")).unwrap().count(), 0, "O_TMPFILE has no name");
+    drop(ing);
+    assert_eq!(blob_count(&s), 0);
+    let mut ing = s.ingest().unwrap();
+    ing.write_all(b"whole").unwrap();
+    let d = Digest::of(b"whole");
+    ing.commit(&d).unwrap();
+    assert_eq!(s.read_blob(&d).unwrap(), b"whole");
+    // Committing the same content again is harmless.
+    let mut ing = s.ingest().unwrap();
+    ing.write_all(b"whole").unwrap();
+    ing.commit(&d).unwrap();
+    assert_eq!(blob_count(&s), 1);
+}
+
+#[test]
+fn put_image_tags_and_moves_tags() {
+    let (_t, mut s) = store();
+    let a = image(&mut s, b"layer-a", r#"{"a":1}"#);
+    let b = image(&mut s, b"layer-b", r#"{"b":1}"#);
+    let t = s.put_image(&a, &[r("app"), r("app:v1")]).unwrap();
+    assert!(t.iter().all(|t| t.previous.is_none()));
+    let t = s.put_image(&b, &[r("app")]).unwrap();
+    assert_eq!(t[0].previous, Some(a.id), "the tag moved from a");
+    let imgs = s.images().unwrap();
+    assert_eq!(imgs.len(), 2);
+    let ia = imgs.iter().find(|i| i.id == a.id).unwrap();
+    assert_eq!(ia.tags, vec![r("app:v1")]);
+    assert_eq!(ia.size, 3);
+    // Loading the same image twice changes nothing.
+    s.put_image(&b, &[r("app")]).unwrap();
+    assert_eq!(s.images().unwrap().len(), 2);
+}
+
+#[test]
+fn put_image_refuses_missing_blobs() {
+    let (_t, mut s) = store();
+    let mut img = image(&mut s, b"layer", "{}");
+    img.layers[0].diff_id = Digest::of(b"not stored");
+    assert!(matches!(s.put_image(&img, &[]), Err(StoreError::MissingBlob(_))));
+    assert!(s.images().unwrap().is_empty());
+}
+
+#[test]
+fn resolve_prefers_full_id_then_reference_then_prefix() {
+    let (_t, mut s) = store();
+    let a = image(&mut s, b"l", r#"{"x":1}"#);
+    s.put_image(&a, &[r("busybox")]).unwrap();
+    assert_eq!(s.resolve("busybox").unwrap(), (a.id, Some(r("busybox:latest"))));
+    assert_eq!(s.resolve("docker.io/library/busybox:latest").unwrap().0, a.id);
+    assert_eq!(s.resolve(&a.id.to_string()).unwrap(), (a.id, None));
+    assert_eq!(s.resolve(&a.id.hex()[..4]).unwrap(), (a.id, None));
+    assert_eq!(s.resolve(&format!("sha256:{}", &a.id.hex()[..7])).unwrap(), (a.id, None));
+    assert!(matches!(s.resolve("busybox:other"), Err(StoreError::NoSuchImage(_))));
+    assert!(matches!(s.resolve("BAD"), Err(StoreError::NoSuchImage(_))));
+    // A name that is also a hex prefix resolves as a name first.
+    let b = image(&mut s, b"m", r#"{"y":1}"#);
+    let prefix = a.id.hex()[..3].to_string();
+    s.put_image(&b, &[r(&prefix)]).unwrap();
+    assert_eq!(s.resolve(&prefix).unwrap().0, b.id);
+}
+
+#[test]
+fn ambiguous_prefix_is_an_error() {
+    let (_t, mut s) = store();
+    // Find two configs whose IDs share a first hex digit.
+    let mut by_first: BTreeMap<char, Digest> = BTreeMap::new();
+    for i in 0.. {
+        let img = image(&mut s, b"l", &format!(r#"{{"n":{i}}}"#));
+        s.put_image(&img, &[]).unwrap();
+        let c = img.id.hex().chars().next().unwrap();
+        if by_first.insert(c, img.id).is_some() {
+            assert!(matches!(s.resolve(&c.to_string()), Err(StoreError::Ambiguous(_))));
+            return;
+        }
+    }
+}
+
+#[test]
+fn gc_keeps_referenced_blobs_and_waits_for_leases() {
+    let (_t, mut s) = store();
+    let a = image(&mut s, b"shared", r#"{"a":1}"#);
+    let mut b = image(&mut s, b"own", r#"{"b":1}"#);
+    b.layers.push(a.layers[0].clone());
+    s.put_image(&a, &[r("a")]).unwrap();
+    s.put_image(&b, &[r("b")]).unwrap();
+    let orphan = s.put_bytes(b"unreferenced").unwrap();
+    // A lease held by a running command blocks an opportunistic sweep.
+    let lease = s.lease().unwrap();
+    assert!(s.gc(false).unwrap().skipped);
+    drop(lease);
+    let report = s.gc(false).unwrap();
+    assert_eq!(report.removed.iter().map(|r| r.0).collect::<Vec<_>>(), vec![orphan]);
+    s.delete_image(&b.id).unwrap();
+    let removed: Vec<Digest> = s.gc(true).unwrap().removed.into_iter().map(|r| r.0).collect();
+    assert_eq!(removed.len(), 2, "b's config and its own layer");
+    assert!(s.has_blob(&a.layers[0].diff_id), "the shared layer stays");
+    assert_eq!(s.layer_use_counts(&[a.layers[0].diff_id]).unwrap(), vec![1]);
+}
+
+#[test]
+fn two_processes_worth_of_connections_share_the_store() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("root");
+    let threads: Vec<_> = (0..4)
+        .map(|n| {
+            let root = root.clone();
+            std::thread::spawn(move || {
+                let mut s = Store::open(&root).unwrap();
+                for i in 0..20 {
+                    let img = image(&mut s, format!("layer {n} {i}").as_bytes(), &format!(r#"{{"n":{n},"i":{i}}}"#));
+                    s.put_image(&img, &[r(&format!("t{n}:v{i}"))]).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let s = Store::open(&root).unwrap();
+    assert_eq!(s.images().unwrap().len(), 80);
+}
