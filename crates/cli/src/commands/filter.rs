@@ -1,0 +1,262 @@
+//! `--filter` for `images` and `image prune`, with docker's keys and errors.
+
+use std::collections::HashSet;
+
+use gantry_image::{Digest, Reference};
+use gantry_store::{ImageRecord, Store};
+
+use crate::error::{msg, CliError};
+
+/// Parsed `--filter` values. Several values of one key are alternatives (OR); different
+/// keys must all hold (AND), as in docker.
+#[derive(Default)]
+pub struct ImageFilter {
+    dangling: Option<bool>,
+    labels: Vec<(String, Option<String>, bool)>,
+    before: Option<i64>,
+    since: Option<i64>,
+    until: Option<i64>,
+    references: Vec<String>,
+    /// Images that are some other image's parent: hidden when untagged, unless `-a`.
+    parents: HashSet<Digest>,
+}
+
+fn invalid(f: &str) -> CliError {
+    msg(format!("Invalid filter '{f}'"))
+}
+
+impl ImageFilter {
+    /// `allowed` lists the keys the command accepts.
+    pub fn parse(
+        filters: &[String],
+        images: &[ImageRecord],
+        store: &Store,
+        allowed: &[&str],
+    ) -> Result<ImageFilter, CliError> {
+        let mut f = ImageFilter { parents: images.iter().filter_map(|i| i.parent).collect(), ..Default::default() };
+        for raw in filters {
+            let (key, value) =
+                raw.split_once('=').ok_or_else(|| msg(format!("bad format of filter (expected name=value): {raw}")))?;
+            let key = key.trim().to_ascii_lowercase();
+            if !allowed.contains(&key.as_str()) {
+                return Err(invalid(&key));
+            }
+            match key.as_str() {
+                "dangling" => {
+                    let v = match value.to_ascii_lowercase().as_str() {
+                        "true" | "1" => true,
+                        "false" | "0" => false,
+                        _ => return Err(msg(format!("Invalid filter 'dangling={value}'"))),
+                    };
+                    if f.dangling.is_some_and(|d| d != v) {
+                        return Err(msg("Invalid filter 'dangling': conflicting values"));
+                    }
+                    f.dangling = Some(v);
+                }
+                "label" | "label!" => {
+                    let (k, v) = match value.split_once('=') {
+                        Some((k, v)) => (k.to_string(), Some(v.to_string())),
+                        None => (value.to_string(), None),
+                    };
+                    f.labels.push((k, v, key == "label!"));
+                }
+                "before" | "since" => {
+                    let (id, _) = store.resolve(value)?;
+                    let created = images.iter().find(|i| i.id == id).map(|i| i.created_unix_nanos).unwrap_or(0);
+                    if key == "before" {
+                        f.before = Some(created)
+                    } else {
+                        f.since = Some(created)
+                    }
+                }
+                "until" => f.until = Some(parse_until(value)?),
+                "reference" => f.references.push(value.to_string()),
+                _ => return Err(invalid(&key)),
+            }
+        }
+        Ok(f)
+    }
+
+    /// The image as this filter shows it (a reference filter also trims the tags
+    /// shown), or `None` when filtered out.
+    pub fn apply(&self, img: &ImageRecord, show_all: bool) -> Option<ImageRecord> {
+        let mut img = img.clone();
+        if !self.references.is_empty() {
+            let keep = |r: &Reference| self.references.iter().any(|p| familiar_match(p, r));
+            img.tags.retain(keep);
+            img.digests.retain(keep);
+            if img.tags.is_empty() && img.digests.is_empty() {
+                return None;
+            }
+        }
+        let untagged = img.tags.is_empty();
+        if untagged && img.digests.is_empty() && !show_all && self.parents.contains(&img.id) {
+            return None;
+        }
+        if let Some(d) = self.dangling {
+            if d != untagged {
+                return None;
+            }
+        }
+        for (k, v, negate) in &self.labels {
+            let matches = match v {
+                Some(v) => img.labels.get(k) == Some(v),
+                None => img.labels.contains_key(k),
+            };
+            if matches == *negate {
+                return None;
+            }
+        }
+        if self.before.is_some_and(|b| img.created_unix_nanos >= b)
+            || self.since.is_some_and(|s| img.created_unix_nanos <= s)
+        {
+            return None;
+        }
+        if self.until.is_some_and(|u| img.created_unix_nanos >= u) {
+            return None;
+        }
+        Some(img)
+    }
+}
+
+/// `until=`: a Unix timestamp, an RFC 3339 date, or a Go duration before now (`24h`).
+fn parse_until(v: &str) -> Result<i64, CliError> {
+    let bad = || msg(format!("invalid filter 'until={v}': expected a timestamp or a duration like 24h"));
+    if let Ok(secs) = v.parse::<f64>() {
+        return Ok((secs * 1e9) as i64);
+    }
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(v) {
+        return t.timestamp_nanos_opt().ok_or_else(bad);
+    }
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0);
+    let mut total: f64 = 0.0;
+    let mut num = String::new();
+    let mut chars = v.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() || c == '.' {
+            num.push(c);
+            continue;
+        }
+        let mut unit = c.to_string();
+        if c == 'm' && chars.peek() == Some(&'s') {
+            unit.push('s');
+            chars.next();
+        }
+        let n: f64 = num.parse().map_err(|_| bad())?;
+        num.clear();
+        total += n * match unit.as_str() {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 0.001,
+            _ => return Err(bad()),
+        };
+    }
+    if !num.is_empty() || total == 0.0 && v.is_empty() {
+        return Err(bad());
+    }
+    Ok(now - (total * 1e9) as i64)
+}
+
+/// docker's `reference.FamiliarMatch`: the pattern is matched against `name:tag`, then
+/// against the name alone.
+fn familiar_match(pattern: &str, r: &Reference) -> bool {
+    glob_match(pattern, &r.familiar()) || glob_match(pattern, &r.familiar_name())
+}
+
+/// Go's `path.Match`: `*` and `?` never cross `/`; `[...]` classes; `\` escapes.
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    glob(&p, &n)
+}
+
+fn glob(p: &[char], n: &[char]) -> bool {
+    match p.first() {
+        None => n.is_empty(),
+        Some('*') => {
+            let rest = &p[1..];
+            for i in 0..=n.len() {
+                if glob(rest, &n[i..]) {
+                    return true;
+                }
+                if i < n.len() && n[i] == '/' {
+                    break;
+                }
+            }
+            false
+        }
+        Some('?') => !n.is_empty() && n[0] != '/' && glob(&p[1..], &n[1..]),
+        Some('[') => {
+            let Some(c) = n.first() else { return false };
+            let mut i = 1;
+            let negate = p.get(1) == Some(&'^');
+            if negate {
+                i += 1;
+            }
+            let mut matched = false;
+            let mut first = true;
+            while i < p.len() && (first || p[i] != ']') {
+                first = false;
+                let lo = if p[i] == '\\' {
+                    i += 1;
+                    p.get(i).copied()
+                } else {
+                    Some(p[i])
+                };
+                let Some(lo) = lo else { return false };
+                let mut hi = lo;
+                if p.get(i + 1) == Some(&'-') && p.get(i + 2).is_some_and(|c| *c != ']') {
+                    hi = p[i + 2];
+                    i += 2;
+                }
+                if lo <= *c && *c <= hi {
+                    matched = true;
+                }
+                i += 1;
+            }
+            if i >= p.len() {
+                return false; // unterminated class: Go reports ErrBadPattern, which matches nothing
+            }
+            matched != negate && *c != '/' && glob(&p[i + 1..], &n[1..])
+        }
+        Some('\\') if p.len() > 1 => !n.is_empty() && n[0] == p[1] && glob(&p[2..], &n[1..]),
+        Some(c) => !n.is_empty() && n[0] == *c && glob(&p[1..], &n[1..]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_path_match() {
+        let cases = [
+            ("busybox", "busybox", true),
+            ("busy*", "busybox", true),
+            ("*", "library/busybox", false),
+            ("*/*", "library/busybox", true),
+            ("b?sybox", "busybox", true),
+            ("[a-c]usybox", "busybox", true),
+            ("[^a-c]usybox", "busybox", false),
+            ("bus\\ybox", "busybox", true),
+            ("busybox:*", "busybox:latest", true),
+            ("busybox:1*", "busybox:latest", false),
+            ("[", "a", false),
+        ];
+        for (p, n, want) in cases {
+            assert_eq!(glob_match(p, n), want, "{p} vs {n}");
+        }
+    }
+
+    #[test]
+    fn until_forms() {
+        assert_eq!(parse_until("10").unwrap(), 10_000_000_000);
+        assert!(parse_until("2000-01-01T00:00:00Z").unwrap() == 946_684_800_000_000_000);
+        assert!(parse_until("24h").is_ok());
+        assert!(parse_until("1h30m").is_ok());
+        assert!(parse_until("soon").is_err());
+        assert!(parse_until("5x").is_err());
+    }
+}

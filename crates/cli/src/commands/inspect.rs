@@ -1,0 +1,77 @@
+//! `inspect` and `history`.
+
+use gantry_image::ImageConfig;
+use serde_json::Value;
+
+use super::{print, Ctx};
+use crate::cli::{HistoryArgs, InspectArgs};
+use crate::error::{msg, print_error, CliError};
+use crate::format::{render, Format};
+use crate::views;
+
+/// Loads an image's record and parsed config.
+pub fn load_image(ctx: &Ctx, id: &gantry_image::Digest) -> Result<(gantry_store::ImageRecord, ImageConfig), CliError> {
+    let img = ctx.store.image(id)?;
+    let bytes = ctx.store.read_blob(id)?;
+    let cfg = ImageConfig::parse(&bytes).map_err(|e| msg(format!("image {}: {e}", id.short())))?;
+    Ok((img, cfg))
+}
+
+/// docker prints what it found, then one error per missing name, and exits 1.
+pub fn inspect(ctx: &Ctx, a: &InspectArgs) -> Result<(), CliError> {
+    let mut objects = Vec::new();
+    let mut missing = Vec::new();
+    for name in &a.names {
+        match ctx.store.resolve(name) {
+            Ok((id, _)) => {
+                let (img, cfg) = load_image(ctx, &id)?;
+                objects.push(views::inspect_image(&img, &cfg, &ctx.store.root().display().to_string()));
+            }
+            Err(gantry_store::StoreError::NoSuchImage(n)) => missing.push(n),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    match a.format.as_deref() {
+        None | Some("") | Some("json") => print(&(pretty(&Value::Array(objects)) + "\n")),
+        Some(f) => {
+            let out = render(&Format::Raw(f.to_string()), &objects, &Value::Null)?;
+            print(&out);
+        }
+    }
+    for n in &missing {
+        print_error(&format!("No such image: {n}"));
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::AlreadyReported)
+    }
+}
+
+/// JSON indented with four spaces, as docker's inspect writes it.
+pub fn pretty(v: &Value) -> String {
+    use serde::Serialize;
+    let mut buf = Vec::new();
+    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
+    if v.serialize(&mut ser).is_err() {
+        return "[]".into();
+    }
+    String::from_utf8(buf).unwrap_or_default()
+}
+
+const HISTORY_TABLE: &str = "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}";
+
+pub fn history(ctx: &Ctx, a: &HistoryArgs) -> Result<(), CliError> {
+    let (id, _) = ctx.store.resolve(&a.image)?;
+    let (img, cfg) = load_image(ctx, &id)?;
+    let layers = ctx.store.layers(&id)?;
+    let rows = views::history_rows(&img, &cfg, &layers, a.human, a.no_trunc, views::now_secs());
+    let format = match (&a.format, a.quiet) {
+        (_, true) => Format::Raw("{{.ID}}".into()),
+        (Some(f), false) => Format::parse(f, HISTORY_TABLE),
+        (None, false) => Format::parse(HISTORY_TABLE, HISTORY_TABLE),
+    };
+    print(&render(&format, &rows, &views::history_headers())?);
+    Ok(())
+}

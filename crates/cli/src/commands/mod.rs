@@ -1,0 +1,54 @@
+//! One module per family of commands; `run` dispatches the parsed command line.
+
+mod archive;
+mod filter;
+mod images;
+mod inspect;
+mod remove;
+mod system;
+
+use std::process::ExitCode;
+
+use gantry_store::Store;
+
+use crate::cli::{Cli, Command, ImageCommand, SystemCommand};
+use crate::error::CliError;
+
+/// What every command gets: the opened store.
+pub struct Ctx {
+    pub store: Store,
+}
+
+pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    let root = cli.root.clone().unwrap_or_else(crate::root::default_root);
+    if matches!(cli.command, Command::Version(_)) {
+        return system::version(match &cli.command {
+            Command::Version(f) => f,
+            _ => unreachable!(),
+        });
+    }
+    let mut ctx = Ctx { store: Store::open(&root)? };
+    let ok = |()| ExitCode::SUCCESS;
+    match cli.command {
+        Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::images(&ctx, &a).map(ok),
+        Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => images::tag(&mut ctx, &a).map(ok),
+        Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => remove::rmi(&mut ctx, &a).map(ok),
+        Command::Image(ImageCommand::Prune(a)) => remove::prune(&mut ctx, &a).map(ok),
+        Command::Inspect(a) | Command::Image(ImageCommand::Inspect(a)) => inspect::inspect(&ctx, &a).map(ok),
+        Command::History(a) | Command::Image(ImageCommand::History(a)) => inspect::history(&ctx, &a).map(ok),
+        Command::Save(a) | Command::Image(ImageCommand::Save(a)) => archive::save(&ctx, &a).map(ok),
+        Command::Load(a) | Command::Image(ImageCommand::Load(a)) => archive::load(&mut ctx, &a).map(ok),
+        Command::Import(a) | Command::Image(ImageCommand::Import(a)) => archive::import(&mut ctx, &a).map(ok),
+        Command::System(SystemCommand::Df(a)) => system::df(&ctx, &a).map(ok),
+        Command::Info(a) | Command::System(SystemCommand::Info(a)) => system::info(&ctx, &a).map(ok),
+        Command::Version(_) => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// Writes rendered output to stdout, ignoring a closed pipe like docker does.
+pub fn print(s: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(s.as_bytes());
+    let _ = out.flush();
+}

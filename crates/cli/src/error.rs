@@ -1,0 +1,59 @@
+//! How failures reach the user: one line on stderr and docker's exit codes (1 for a
+//! failed operation, 125 for a command line that could not be parsed).
+
+use std::process::ExitCode;
+
+/// Any failure of a command, already phrased for the user.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Store(#[from] gantry_store::StoreError),
+    #[error(transparent)]
+    Archive(#[from] gantry_archive::ArchiveError),
+    #[error(transparent)]
+    Reference(#[from] gantry_image::ReferenceError),
+    #[error(transparent)]
+    Format(#[from] crate::format::FormatError),
+    #[error("{0}")]
+    Msg(String),
+    /// Errors already printed (one per failed argument, as `docker rmi a b` does).
+    #[error("")]
+    AlreadyReported,
+}
+
+pub fn msg(s: impl Into<String>) -> CliError {
+    CliError::Msg(s.into())
+}
+
+/// Prints `Error: ...` on one line (newlines inside a message are folded).
+pub fn print_error(e: &dyn std::fmt::Display) {
+    let text = e.to_string().replace('\n', " ");
+    eprintln!("Error: {text}");
+}
+
+pub fn report(e: &CliError) -> ExitCode {
+    if !matches!(e, CliError::AlreadyReported) {
+        print_error(e);
+    }
+    ExitCode::from(1)
+}
+
+/// Help and version go to stdout with status 0; real usage errors print docker's
+/// two lines and exit 125.
+pub fn usage(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            ExitCode::SUCCESS
+        }
+        _ => {
+            let rendered = e.render().to_string();
+            let first = rendered.lines().find(|l| !l.trim().is_empty()).unwrap_or("invalid arguments");
+            let first = first.trim_start_matches("error: ");
+            eprintln!("Error: {first}");
+            eprintln!("See 'gantry --help'.");
+            ExitCode::from(125)
+        }
+    }
+}
