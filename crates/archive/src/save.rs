@@ -72,10 +72,16 @@ pub fn save<W: Write>(
         }
         for t in &tags {
             let mut d = descriptor(media::OCI_MANIFEST, &manifest_digest, manifest_bytes.len() as u64);
-            // Docker 25+ writes both: containerd's full name and the OCI tag.
+            // Docker 25+ writes containerd's full name and the bare tag as ref.name;
+            // podman and skopeo read ref.name as the image's name, so the pure OCI
+            // archive carries the full reference there.
+            let ref_name = match format {
+                SaveFormat::Docker => t.tag().unwrap_or("latest").to_string(),
+                SaveFormat::Oci => t.to_string(),
+            };
             d["annotations"] = json!({
                 "io.containerd.image.name": t.to_string(),
-                "org.opencontainers.image.ref.name": t.tag().unwrap_or("latest"),
+                "org.opencontainers.image.ref.name": ref_name,
             });
             index_entries.push(d);
             if let (Some(tag), Some(top)) = (t.tag(), layers.last()) {

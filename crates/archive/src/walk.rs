@@ -119,10 +119,8 @@ fn stage_layer<R: Read>(store: &Store, path: &str, input: R) -> Result<StagedLay
 pub(crate) fn decompressed<'a, R: Read + 'a>(input: R) -> Result<Box<dyn Read + 'a>, ArchiveError> {
     let mut buffered = BufReader::with_capacity(BUF, input);
     let head = buffered.fill_buf().map_err(ArchiveError::Read)?.to_vec();
-    if head.starts_with(b"BZh") {
-        return Err(ArchiveError::UnsupportedCompression("bzip2"));
-    }
     Ok(match Compression::detect(&head) {
+        None => return Err(ArchiveError::UnsupportedCompression("bzip2")),
         Some(Compression::Gzip) => Box::new(BufReader::with_capacity(BUF, flate2::read::MultiGzDecoder::new(buffered))),
         Some(Compression::Zstd) => Box::new(BufReader::with_capacity(
             BUF,
@@ -131,7 +129,7 @@ pub(crate) fn decompressed<'a, R: Read + 'a>(input: R) -> Result<Box<dyn Read + 
         Some(Compression::Xz) => {
             Box::new(BufReader::with_capacity(BUF, liblzma::read::XzDecoder::new_multi_decoder(buffered)))
         }
-        _ => Box::new(buffered),
+        Some(Compression::None) => Box::new(buffered),
     })
 }
 

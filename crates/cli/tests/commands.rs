@@ -399,7 +399,7 @@ fn load_reads_compressed_archives() {
         assert_eq!(g2.ok(&["images", "-q", "--no-trunc"]).trim(), img.id);
     }
     // bzip2 is refused with a clear line.
-    let r = g.run_stdin(&["load"], b"BZh91AY&SYbogus");
+    let r = g.run_stdin(&["load"], b"BZh91AY&SYbogus-but-long-enough");
     assert_one_error_line(&r.stderr, "bzip2");
 }
 
