@@ -4,6 +4,7 @@ mod cli;
 mod commands;
 mod error;
 mod format;
+mod log;
 mod root;
 mod views;
 
@@ -21,6 +22,7 @@ fn main() -> ExitCode {
         Ok(a) => a,
         Err(e) => return error::usage(e),
     };
+    log::init(&args.log_level, args.debug);
     match commands::run(args) {
         Ok(code) => code,
         Err(e) => error::report(&e),

@@ -452,6 +452,35 @@ fn root_comes_from_flag_or_environment() {
     assert!(root.join("gantry.db").is_file());
     let g = Gantry::with_root(BIN, &root);
     assert_eq!(g.ok(&["images", "-q", "--no-trunc"]).trim(), img.id);
-    assert!(g.run(&["-D", "--log-level", "debug", "images"]).success());
+    let r = g.run(&["-D", "images"]);
+    assert!(r.success());
+    assert!(r.stderr.contains("level=debug msg=\"store root "), "-D shows debug lines: {}", r.stderr);
+    assert!(g.run(&["--log-level", "debug", "images"]).stderr.contains("level=debug"));
+    assert_eq!(g.run(&["images"]).stderr, "", "the default level prints nothing but errors");
     assert_eq!(g.run(&["--log-level", "loud", "images"]).code, Some(125));
+}
+
+/// A pseudo-terminal pair: (master, slave).
+fn pty() -> (std::fs::File, std::fs::File) {
+    use std::os::fd::FromRawFd;
+    let (mut master, mut slave) = (0, 0);
+    // SAFETY: openpty writes two new descriptors, which we own from here on.
+    let rc =
+        unsafe { libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), std::ptr::null()) };
+    assert_eq!(rc, 0, "openpty failed");
+    unsafe { (std::fs::File::from_raw_fd(master), std::fs::File::from_raw_fd(slave)) }
+}
+
+#[test]
+fn save_refuses_a_terminal_and_load_an_interactive_stdin() {
+    let (g, t) = (gantry(), tmp());
+    loaded(&g, t.path(), "busybox:latest");
+    let (_master, slave) = pty();
+    let out = g.cmd(&["save", "busybox"]).stdout(slave).stderr(std::process::Stdio::piped()).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_one_error_line(&String::from_utf8_lossy(&out.stderr), "cowardly refusing to save to a terminal");
+    let (_master, slave) = pty();
+    let out = g.cmd(&["load"]).stdin(slave).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_one_error_line(&String::from_utf8_lossy(&out.stderr), "requested load from stdin, but stdin is empty");
 }

@@ -51,6 +51,7 @@ fn select(ctx: &Ctx, names: &[String]) -> Result<Vec<(Digest, Vec<Reference>)>, 
 pub fn save(ctx: &Ctx, a: &SaveArgs) -> Result<(), CliError> {
     let format = if a.format == "oci-archive" { SaveFormat::Oci } else { SaveFormat::Docker };
     let images = select(ctx, &a.images)?;
+    crate::debug!("saving {} image(s) as {}", images.len(), a.format);
     match &a.output {
         None => {
             let stdout = std::io::stdout();
@@ -103,6 +104,7 @@ pub fn load(ctx: &mut Ctx, a: &LoadArgs) -> Result<(), CliError> {
         }
     };
     let loaded = gantry_archive::load(&mut ctx.store, input)?;
+    crate::debug!("archive verified and committed: {} image(s)", loaded.len());
     let mut text = String::new();
     for img in &loaded {
         for t in &img.tags {

@@ -27,6 +27,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             _ => unreachable!(),
         });
     }
+    crate::debug!("store root {}", root.display());
     let mut ctx = Ctx { store: Store::open(&root)? };
     let ok = |()| ExitCode::SUCCESS;
     match cli.command {

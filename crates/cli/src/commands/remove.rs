@@ -34,7 +34,12 @@ pub fn rmi(ctx: &mut Ctx, a: &RmiArgs) -> Result<(), CliError> {
         }
     }
     // Sweep now if nobody is working; otherwise the next collection does it.
-    ctx.store.gc(false)?;
+    let gc = ctx.store.gc(false)?;
+    if gc.skipped {
+        crate::debug!("blob sweep skipped: another command holds the store; the next prune collects");
+    } else {
+        crate::debug!("swept {} unreferenced blob(s)", gc.removed.len());
+    }
     if failed {
         Err(CliError::AlreadyReported)
     } else {
@@ -164,7 +169,8 @@ pub fn prune(ctx: &mut Ctx, a: &PruneArgs) -> Result<(), CliError> {
             e.0 = "deleted";
         }
     }
-    ctx.store.gc(true)?;
+    let gc = ctx.store.gc(true)?;
+    crate::debug!("swept {} unreferenced blob(s), {} abandoned ingest file(s)", gc.removed.len(), gc.swept_ingest);
     let mut text = String::new();
     if !removal.events.is_empty() {
         text.push_str("Deleted Images:\n");
