@@ -30,6 +30,7 @@ struct Found {
 /// On any error nothing is added to the store.
 pub fn load<R: Read>(store: &mut Store, input: R) -> Result<Vec<Loaded>, ArchiveError> {
     let _lease = store.lease()?;
+    store.sweep_ingest()?;
     let mut contents = walk(store, input)?;
     let found = if contents.small.contains_key("manifest.json") {
         docker_images(&contents)?

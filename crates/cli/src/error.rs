@@ -25,9 +25,18 @@ pub fn msg(s: impl Into<String>) -> CliError {
     CliError::Msg(s.into())
 }
 
-/// Prints `Error: ...` on one line (newlines inside a message are folded).
+/// Prints `Error: ...` on one line. Newlines are folded and every other control
+/// character is escaped: messages quote names from hostile archives, which must not
+/// reach the terminal as escape sequences.
 pub fn print_error(e: &dyn std::fmt::Display) {
-    let text = e.to_string().replace('\n', " ");
+    let mut text = String::new();
+    for c in e.to_string().chars() {
+        match c {
+            '\n' => text.push(' '),
+            c if c.is_control() => text.extend(c.escape_default()),
+            c => text.push(c),
+        }
+    }
     eprintln!("Error: {text}");
 }
 

@@ -87,6 +87,12 @@ impl Store {
         blobs::sync_dir(&self.root.join("blobs/sha256"))
     }
 
+    /// Removes named ingest files whose writer died (only filesystems without
+    /// `O_TMPFILE` leave any); files of live writers are kept, their flock is held.
+    pub fn sweep_ingest(&self) -> Result<u64, StoreError> {
+        blobs::sweep_ingest(&self.root)
+    }
+
     /// A shared lease: while held, garbage collection removes no blob. Every command that
     /// writes or reads blobs holds one for its whole duration.
     pub fn lease(&self) -> Result<Lease, StoreError> {
