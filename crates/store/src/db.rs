@@ -12,6 +12,15 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use crate::{Store, StoreError};
 
+/// Forgets layers that neither an image nor a cache record uses (their blobs then
+/// go at the next GC).
+pub(crate) const DELETE_ORPHAN_LAYERS: &str =
+    "DELETE FROM layers WHERE diff_id NOT IN (SELECT diff_id FROM image_layers)
+     AND diff_id NOT IN (SELECT diff_id FROM build_cache_layers)";
+
+/// Bumped whenever a table is added; `open` brings older stores up to date.
+const SCHEMA_VERSION: i64 = 2;
+
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS images (
     id TEXT PRIMARY KEY,            -- config digest: the image ID
@@ -48,12 +57,14 @@ pub(crate) fn open(path: &Path) -> Result<Connection, StoreError> {
     db.pragma_update(None, "synchronous", "NORMAL")?;
     db.pragma_update(None, "foreign_keys", "ON")?;
     let version: i64 = db.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    if version == 0 {
+    if version < SCHEMA_VERSION {
+        // Every statement is CREATE ... IF NOT EXISTS, so upgrading applies them all.
         let tx = db.unchecked_transaction()?;
         tx.execute_batch(SCHEMA)?;
-        tx.pragma_update(None, "user_version", 1)?;
+        tx.execute_batch(crate::cache::SCHEMA)?;
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         tx.commit()?;
-    } else if version != 1 {
+    } else if version != SCHEMA_VERSION {
         return Err(StoreError::Corrupt(format!("schema version {version} is newer than this gantry understands")));
     }
     Ok(db)
@@ -264,7 +275,7 @@ impl Store {
         tx.execute("DELETE FROM image_layers WHERE image_id = ?1", [id.to_string()])?;
         tx.execute("UPDATE images SET parent = NULL WHERE parent = ?1", [id.to_string()])?;
         tx.execute("DELETE FROM images WHERE id = ?1", [id.to_string()])?;
-        tx.execute("DELETE FROM layers WHERE diff_id NOT IN (SELECT diff_id FROM image_layers)", [])?;
+        tx.execute(crate::db::DELETE_ORPHAN_LAYERS, [])?;
         tx.commit()?;
         Ok(())
     }
@@ -309,7 +320,9 @@ impl Store {
     /// Every digest metadata names: configs and layers. GC keeps exactly these.
     pub(crate) fn referenced_blobs(&self) -> Result<std::collections::HashSet<String>, StoreError> {
         let mut set = std::collections::HashSet::new();
-        let mut stmt = self.db.prepare("SELECT id FROM images UNION SELECT diff_id FROM layers")?;
+        let mut stmt = self
+            .db
+            .prepare("SELECT id FROM images UNION SELECT diff_id FROM layers UNION SELECT config FROM build_cache")?;
         for r in stmt.query_map([], |r| r.get::<_, String>(0))? {
             let d = r?;
             set.insert(d.strip_prefix("sha256:").unwrap_or(&d).to_string());
@@ -318,7 +331,7 @@ impl Store {
     }
 
     pub(crate) fn delete_orphan_layers(&self) -> Result<(), StoreError> {
-        self.db.execute("DELETE FROM layers WHERE diff_id NOT IN (SELECT diff_id FROM image_layers)", [])?;
+        self.db.execute(crate::db::DELETE_ORPHAN_LAYERS, [])?;
         Ok(())
     }
 }

@@ -8,6 +8,7 @@
 //! leaves is an unreferenced blob, which the next GC removes.
 
 mod blobs;
+mod cache;
 mod db;
 mod error;
 mod gc;
@@ -16,6 +17,7 @@ mod lock;
 use std::path::{Path, PathBuf};
 
 pub use blobs::Ingest;
+pub use cache::{CacheRecord, FileStamp};
 pub use db::{ImageRecord, LayerRecord, NewImage, Tagged};
 pub use error::StoreError;
 pub use gc::GcReport;

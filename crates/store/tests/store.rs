@@ -161,3 +161,70 @@ fn two_processes_worth_of_connections_share_the_store() {
     let s = Store::open(&root).unwrap();
     assert_eq!(s.images().unwrap().len(), 80);
 }
+
+#[test]
+fn cache_records_are_gc_roots_until_removed() {
+    let (_t, mut s) = store();
+    let img = image(&mut s, b"cached layer", r#"{"step":1}"#);
+    let key = Digest::of(b"step key");
+    assert_eq!(s.cache_get(&key).unwrap(), None);
+    s.cache_put(&key, &img.id, &img.layers).unwrap();
+    let rec = s.cache_get(&key).unwrap().unwrap();
+    assert_eq!((rec.config, rec.layers.clone()), (img.id, img.layers.clone()));
+    assert!(s.gc(true).unwrap().removed.is_empty(), "cache records keep their blobs");
+    assert_eq!(s.cache_records().unwrap().len(), 1);
+    // Re-recording a key replaces it.
+    s.cache_put(&key, &img.id, &[]).unwrap();
+    assert!(s.cache_get(&key).unwrap().unwrap().layers.is_empty());
+    s.cache_remove(&[key]).unwrap();
+    assert_eq!(s.gc(true).unwrap().removed.len(), 2, "config and layer go once no record uses them");
+    assert!(s.cache_records().unwrap().is_empty());
+}
+
+#[test]
+fn cache_put_refuses_missing_blobs() {
+    let (_t, mut s) = store();
+    let r = s.cache_put(&Digest::of(b"k"), &Digest::of(b"no config"), &[]);
+    assert!(matches!(r, Err(StoreError::MissingBlob(_))));
+}
+
+#[test]
+fn file_digest_memo_needs_every_stamp_to_match() {
+    use gantry_store::FileStamp;
+    let (_t, mut s) = store();
+    let stamp = FileStamp { dev: 1, ino: 2, size: 3, mtime_nanos: 4, ctime_nanos: 5 };
+    let d = Digest::of(b"abc");
+    assert_eq!(s.file_digest(&stamp).unwrap(), None);
+    s.remember_file_digests(&[(stamp, d)]).unwrap();
+    assert_eq!(s.file_digest(&stamp).unwrap(), Some(d));
+    for changed in [
+        FileStamp { size: 9, ..stamp },
+        FileStamp { mtime_nanos: 9, ..stamp },
+        FileStamp { ctime_nanos: 9, ..stamp },
+        FileStamp { ino: 9, ..stamp },
+    ] {
+        assert_eq!(s.file_digest(&changed).unwrap(), None, "{changed:?}");
+    }
+    // A newer digest for the same inode replaces the old one.
+    let newer = FileStamp { mtime_nanos: 10, ..stamp };
+    s.remember_file_digests(&[(newer, Digest::of(b"new"))]).unwrap();
+    assert_eq!(s.file_digest(&stamp).unwrap(), None);
+    assert_eq!(s.file_digest(&newer).unwrap(), Some(Digest::of(b"new")));
+}
+
+#[test]
+fn a_version_one_store_is_upgraded_in_place() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("root");
+    drop(Store::open(&root).unwrap());
+    // Make it look like a store written before the build-cache tables existed.
+    let db = rusqlite::Connection::open(root.join("gantry.db")).unwrap();
+    db.execute_batch(
+        "DROP TABLE build_cache_layers; DROP TABLE build_cache; DROP TABLE file_digests; PRAGMA user_version = 1;",
+    )
+    .unwrap();
+    drop(db);
+    let mut s = Store::open(&root).unwrap();
+    let img = image(&mut s, b"l", "{}");
+    s.cache_put(&Digest::of(b"k"), &img.id, &img.layers).unwrap();
+}
