@@ -75,7 +75,8 @@ pub fn apply_changes(cfg: &mut ContainerConfig, changes: &[String]) -> Result<()
                 cfg.on_build.get_or_insert_with(Vec::new).push(rest.to_string());
             }
             "" => return Err(bad("empty change")),
-            other => return Err(ChangeError::NotAllowed(other.to_string())),
+            // docker names the refused instruction in lower case
+            other => return Err(ChangeError::NotAllowed(other.to_ascii_lowercase())),
         }
     }
     Ok(())
@@ -206,6 +207,6 @@ mod tests {
         for bad in ["RUN true", "FROM x", "", "ENV", "EXPOSE http", "EXPOSE 99999", "USER a b", "LABEL \"x", "VOLUME"] {
             assert!(apply(&[bad]).is_err(), "{bad:?} accepted");
         }
-        assert_eq!(apply(&["RUN x"]).unwrap_err().to_string(), "RUN is not a valid change command");
+        assert_eq!(apply(&["RUN x"]).unwrap_err().to_string(), "run is not a valid change command");
     }
 }

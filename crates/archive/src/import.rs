@@ -32,7 +32,6 @@ pub fn import<R: Read>(
     let mut container = ContainerConfig::default();
     apply_changes(&mut container, &opts.changes)?;
     let _lease = store.lease()?;
-    store.sweep_ingest()?;
     let mut ingest = store.ingest()?;
     let info = gantry_layer::ingest(input, &mut ingest).map_err(|e| ArchiveError::Layer(opts.source.clone(), e))?;
     let comment = opts.message.clone().unwrap_or_else(|| format!("Imported from {}", opts.source));

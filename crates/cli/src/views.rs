@@ -141,8 +141,14 @@ pub fn container_config(c: &ContainerConfig) -> Value {
 pub fn inspect_image(img: &ImageRecord, cfg: &ImageConfig, root: &str) -> Value {
     let mut m = Map::new();
     m.insert("Id".into(), json!(img.id.to_string()));
-    m.insert("RepoTags".into(), json!(img.tags.iter().map(Reference::familiar).collect::<Vec<_>>()));
-    m.insert("RepoDigests".into(), json!(img.digests.iter().map(Reference::familiar).collect::<Vec<_>>()));
+    // Docker lists references sorted by their full normalized names.
+    let sorted = |refs: &[Reference]| {
+        let mut v: Vec<&Reference> = refs.iter().collect();
+        v.sort_by_key(|r| r.to_string());
+        v.into_iter().map(Reference::familiar).collect::<Vec<_>>()
+    };
+    m.insert("RepoTags".into(), json!(sorted(&img.tags)));
+    m.insert("RepoDigests".into(), json!(sorted(&img.digests)));
     m.insert("Parent".into(), json!(img.parent.map(|p| p.to_string()).unwrap_or_default()));
     m.insert("Comment".into(), json!(cfg.comment.clone().unwrap_or_default()));
     let created =
@@ -182,6 +188,7 @@ pub fn history_rows(
     now: i64,
 ) -> Vec<Value> {
     let sizes: std::collections::HashMap<Digest, u64> = layers.iter().map(|l| (l.diff_id, l.content_size)).collect();
+    // A config without history has no rows, as in docker.
     let entries = cfg.history_with_layers();
     let n = entries.len();
     entries

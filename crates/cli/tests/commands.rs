@@ -484,3 +484,24 @@ fn save_refuses_a_terminal_and_load_an_interactive_stdin() {
     assert_eq!(out.status.code(), Some(1));
     assert_one_error_line(&String::from_utf8_lossy(&out.stderr), "requested load from stdin, but stdin is empty");
 }
+
+#[test]
+fn a_tag_added_while_prune_runs_keeps_its_image() {
+    let (g, t) = (gantry(), tmp());
+    let img = base::busybox_archive(t.path(), "");
+    for round in 0..40 {
+        g.ok(&["load", "-i", img.archive.to_str().unwrap()]);
+        let mut prune = g.cmd(&["image", "prune", "-f"]).stdout(std::process::Stdio::null()).spawn().unwrap();
+        let tagged = g.run(&["tag", &img.id, "keep:1"]);
+        assert!(prune.wait().unwrap().success());
+        if tagged.success() {
+            // The tag committed before or after prune's decision; either way it names
+            // an image that still exists.
+            let ids = g.ok(&["images", "-q", "--no-trunc", "keep"]);
+            assert_eq!(ids.trim(), img.id, "round {round}: a successful tag lost its image");
+            g.ok(&["rmi", "keep:1"]);
+        } else {
+            assert_one_error_line(&tagged.stderr, "No such image");
+        }
+    }
+}

@@ -168,11 +168,7 @@ impl ImageConfig {
     }
 
     /// Pairs each history entry with the layer it produced (`None` for empty layers).
-    /// Configs without history get one synthetic entry per layer.
     pub fn history_with_layers(&self) -> Vec<(HistoryEntry, Option<Digest>)> {
-        if self.history.is_empty() {
-            return self.rootfs.diff_ids.iter().map(|d| (HistoryEntry::default(), Some(*d))).collect();
-        }
         let mut layers = self.rootfs.diff_ids.iter();
         self.history
             .iter()

@@ -102,8 +102,10 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
     d.sync_all().map_err(|e| StoreError::io(dir, e))
 }
 
-/// Removes named ingest files whose writer is gone (their flock is free).
-pub(crate) fn sweep_ingest(root: &Path) -> Result<u64, StoreError> {
+/// Removes named ingest files whose writer is gone (their flock is free). Call only
+/// under the exclusive GC lock: a writer's file exists for an instant before its
+/// flock does, and no writer can be in that instant while the lock is held.
+pub(crate) fn sweep_named_ingest(root: &Path) -> Result<u64, StoreError> {
     let dir = root.join("ingest");
     let mut removed = 0;
     let entries = match std::fs::read_dir(&dir) {

@@ -56,15 +56,22 @@ pub(crate) fn open(path: &Path) -> Result<Connection, StoreError> {
     db.pragma_update(None, "journal_mode", "WAL")?;
     db.pragma_update(None, "synchronous", "NORMAL")?;
     db.pragma_update(None, "foreign_keys", "ON")?;
-    let version: i64 = db.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let mut version: i64 = db.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if version < SCHEMA_VERSION {
-        // Every statement is CREATE ... IF NOT EXISTS, so upgrading applies them all.
-        let tx = db.unchecked_transaction()?;
-        tx.execute_batch(SCHEMA)?;
-        tx.execute_batch(crate::cache::SCHEMA)?;
-        tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        // Several processes may open an old store at once: the first to get the write
+        // lock upgrades, the others wait for it and find the work done.
+        let tx = rusqlite::Transaction::new_unchecked(&db, TransactionBehavior::Immediate)?;
+        version = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version < SCHEMA_VERSION {
+            // Every statement is CREATE ... IF NOT EXISTS, so upgrading applies them all.
+            tx.execute_batch(SCHEMA)?;
+            tx.execute_batch(crate::cache::SCHEMA)?;
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+            version = SCHEMA_VERSION;
+        }
         tx.commit()?;
-    } else if version != SCHEMA_VERSION {
+    }
+    if version != SCHEMA_VERSION {
         return Err(StoreError::Corrupt(format!("schema version {version} is newer than this gantry understands")));
     }
     Ok(db)
@@ -122,42 +129,57 @@ fn now_nanos() -> i64 {
 impl Store {
     /// Records an image (idempotent) and points `refs` at it, in one transaction.
     pub fn put_image(&mut self, img: &NewImage, refs: &[Reference]) -> Result<Vec<Tagged>, StoreError> {
-        for layer in &img.layers {
-            if !self.has_blob(&layer.diff_id) {
-                return Err(StoreError::MissingBlob(layer.diff_id));
+        Ok(self.put_images(&[(img.clone(), refs.to_vec())])?.pop().unwrap_or_default())
+    }
+
+    /// Records several images and their references in one transaction: all or none
+    /// (a loaded archive appears whole or not at all).
+    pub fn put_images(&mut self, images: &[(NewImage, Vec<Reference>)]) -> Result<Vec<Vec<Tagged>>, StoreError> {
+        for (img, _) in images {
+            for d in img.layers.iter().map(|l| &l.diff_id).chain([&img.id]) {
+                if !self.has_blob(d) {
+                    return Err(StoreError::MissingBlob(*d));
+                }
             }
-        }
-        if !self.has_blob(&img.id) {
-            return Err(StoreError::MissingBlob(img.id));
         }
         self.sync_blobs()?;
         let tx = self.db.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        for l in &img.layers {
-            tx.execute(
-                "INSERT OR IGNORE INTO layers (diff_id, tar_size, content_size) VALUES (?1, ?2, ?3)",
-                params![l.diff_id.to_string(), l.tar_size as i64, l.content_size as i64],
-            )?;
-        }
-        let size: u64 = img.layers.iter().map(|l| l.content_size).sum();
-        let labels = serde_json::to_string(&img.labels).unwrap_or_else(|_| "{}".into());
-        let inserted = tx.execute(
-            "INSERT OR IGNORE INTO images (id, created, size, labels, parent) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![img.id.to_string(), img.created_unix_nanos, size as i64, labels, img.parent.map(|p| p.to_string())],
-        )?;
-        if inserted == 1 {
-            for (i, l) in img.layers.iter().enumerate() {
+        let mut out = Vec::new();
+        for (img, refs) in images {
+            for l in &img.layers {
                 tx.execute(
-                    "INSERT INTO image_layers (image_id, position, diff_id) VALUES (?1, ?2, ?3)",
-                    params![img.id.to_string(), i as i64, l.diff_id.to_string()],
+                    "INSERT OR IGNORE INTO layers (diff_id, tar_size, content_size) VALUES (?1, ?2, ?3)",
+                    params![l.diff_id.to_string(), l.tar_size as i64, l.content_size as i64],
                 )?;
             }
-        }
-        let mut tagged = Vec::new();
-        for r in refs {
-            tagged.push(set_ref(&tx, img.id, r)?);
+            let size: u64 = img.layers.iter().map(|l| l.content_size).sum();
+            let labels = serde_json::to_string(&img.labels).unwrap_or_else(|_| "{}".into());
+            let inserted = tx.execute(
+                "INSERT OR IGNORE INTO images (id, created, size, labels, parent) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    img.id.to_string(),
+                    img.created_unix_nanos,
+                    size as i64,
+                    labels,
+                    img.parent.map(|p| p.to_string())
+                ],
+            )?;
+            if inserted == 1 {
+                for (i, l) in img.layers.iter().enumerate() {
+                    tx.execute(
+                        "INSERT INTO image_layers (image_id, position, diff_id) VALUES (?1, ?2, ?3)",
+                        params![img.id.to_string(), i as i64, l.diff_id.to_string()],
+                    )?;
+                }
+            }
+            let mut tagged = Vec::new();
+            for r in refs {
+                tagged.push(set_ref(&tx, img.id, r)?);
+            }
+            out.push(tagged);
         }
         tx.commit()?;
-        Ok(tagged)
+        Ok(out)
     }
 
     /// Points `reference` at image `id` (docker tag).
@@ -239,8 +261,12 @@ impl Store {
         Ok(out)
     }
 
-    /// The layers of an image, bottom first.
+    /// The layers of an image, bottom first; an unknown image is an error, so a caller
+    /// never mistakes a vanished image for one without layers.
     pub fn layers(&self, id: &Digest) -> Result<Vec<LayerRecord>, StoreError> {
+        if !self.image_exists(id)? {
+            return Err(StoreError::NoSuchImage(id.to_string()));
+        }
         let mut stmt = self.db.prepare_cached(
             "SELECT l.diff_id, l.tar_size, l.content_size FROM image_layers il JOIN layers l ON l.diff_id = il.diff_id
              WHERE il.image_id = ?1 ORDER BY il.position",
@@ -268,16 +294,59 @@ impl Store {
         rows.map(|r| digest_col(r?)).collect()
     }
 
-    /// Deletes an image's metadata and references; its blobs go at the next GC.
-    pub fn delete_image(&mut self, id: &Digest) -> Result<(), StoreError> {
+    /// Removes `refs` from image `id` and then, if `delete` and nothing references the
+    /// image any more (no tag, no digest, no child image), deletes it — all in one
+    /// transaction, so a tag another process adds meanwhile keeps the image alive.
+    /// Returns the references actually removed and whether the image was deleted.
+    pub fn remove_image(
+        &mut self,
+        id: &Digest,
+        refs: &[Reference],
+        delete: bool,
+    ) -> Result<(Vec<Reference>, bool), StoreError> {
         let tx = self.db.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute("DELETE FROM refs WHERE image_id = ?1", [id.to_string()])?;
-        tx.execute("DELETE FROM image_layers WHERE image_id = ?1", [id.to_string()])?;
-        tx.execute("UPDATE images SET parent = NULL WHERE parent = ?1", [id.to_string()])?;
-        tx.execute("DELETE FROM images WHERE id = ?1", [id.to_string()])?;
-        tx.execute(crate::db::DELETE_ORPHAN_LAYERS, [])?;
+        let mut removed = Vec::new();
+        for r in refs {
+            if tx
+                .execute("DELETE FROM refs WHERE name = ?1 AND image_id = ?2", params![r.to_string(), id.to_string()])?
+                > 0
+            {
+                removed.push(r.clone());
+            }
+        }
+        let mut deleted = false;
+        if delete {
+            let unreferenced = tx
+                .query_row(
+                    "SELECT 1 FROM images WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM refs WHERE image_id = ?1)
+                     AND NOT EXISTS (SELECT 1 FROM images WHERE parent = ?1)",
+                    [id.to_string()],
+                    |_| Ok(()),
+                )
+                .optional()?
+                .is_some();
+            if unreferenced {
+                tx.execute("DELETE FROM image_layers WHERE image_id = ?1", [id.to_string()])?;
+                tx.execute("DELETE FROM images WHERE id = ?1", [id.to_string()])?;
+                tx.execute(DELETE_ORPHAN_LAYERS, [])?;
+                deleted = true;
+            }
+        }
         tx.commit()?;
-        Ok(())
+        Ok((removed, deleted))
+    }
+
+    /// Every image's layer list (bottom first), for questions about sharing such as
+    /// which chain IDs a removal releases.
+    pub fn all_image_layers(&self) -> Result<HashMap<Digest, Vec<Digest>>, StoreError> {
+        let mut stmt =
+            self.db.prepare_cached("SELECT image_id, diff_id FROM image_layers ORDER BY image_id, position")?;
+        let mut out: HashMap<Digest, Vec<Digest>> = HashMap::new();
+        for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
+            let (img, d) = row?;
+            out.entry(digest_col(img)?).or_default().push(digest_col(d)?);
+        }
+        Ok(out)
     }
 
     /// Resolves what a user typed (a reference, a full ID, or an ID prefix) to an image
@@ -328,6 +397,11 @@ impl Store {
             set.insert(d.strip_prefix("sha256:").unwrap_or(&d).to_string());
         }
         Ok(set)
+    }
+
+    pub(crate) fn checkpoint(&self) -> Result<(), StoreError> {
+        self.db.query_row("PRAGMA wal_checkpoint(FULL)", [], |_| Ok(()))?;
+        Ok(())
     }
 
     pub(crate) fn delete_orphan_layers(&self) -> Result<(), StoreError> {

@@ -24,6 +24,10 @@ impl Store {
         let Some(_lock) = Lease::exclusive(self.root(), wait)? else {
             return Ok(GcReport { skipped: true, ..Default::default() });
         };
+        // Make every committed metadata change durable before blobs go: after a power
+        // loss, a tag must never come back pointing at swept blobs (WAL commits with
+        // synchronous=NORMAL are not yet synced).
+        self.checkpoint()?;
         self.delete_orphan_layers()?;
         let keep = self.referenced_blobs()?;
         let dir = self.root().join("blobs/sha256");
@@ -42,7 +46,7 @@ impl Store {
                 report.removed.push((d, size));
             }
         }
-        report.swept_ingest = blobs::sweep_ingest(self.root())?;
+        report.swept_ingest = blobs::sweep_named_ingest(self.root())?;
         Ok(report)
     }
 }

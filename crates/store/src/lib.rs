@@ -90,14 +90,19 @@ impl Store {
     }
 
     /// Removes named ingest files whose writer died (only filesystems without
-    /// `O_TMPFILE` leave any); files of live writers are kept, their flock is held.
+    /// `O_TMPFILE` leave any), if no other command is working; returns how many.
     pub fn sweep_ingest(&self) -> Result<u64, StoreError> {
-        blobs::sweep_ingest(&self.root)
+        match Lease::exclusive(&self.root, false)? {
+            Some(_lock) => blobs::sweep_named_ingest(&self.root),
+            None => Ok(0),
+        }
     }
 
     /// A shared lease: while held, garbage collection removes no blob. Every command that
-    /// writes or reads blobs holds one for its whole duration.
+    /// writes or reads blobs holds one for its whole duration. Taking one first sweeps
+    /// abandoned ingest files when the store is idle.
     pub fn lease(&self) -> Result<Lease, StoreError> {
+        self.sweep_ingest()?;
         Lease::shared(&self.root)
     }
 }

@@ -132,7 +132,8 @@ fn gc_keeps_referenced_blobs_and_waits_for_leases() {
     drop(lease);
     let report = s.gc(false).unwrap();
     assert_eq!(report.removed.iter().map(|r| r.0).collect::<Vec<_>>(), vec![orphan]);
-    s.delete_image(&b.id).unwrap();
+    let (removed, deleted) = s.remove_image(&b.id, &[r("b")], true).unwrap();
+    assert_eq!((removed, deleted), (vec![r("b")], true));
     let removed: Vec<Digest> = s.gc(true).unwrap().removed.into_iter().map(|r| r.0).collect();
     assert_eq!(removed.len(), 2, "b's config and its own layer");
     assert!(s.has_blob(&a.layers[0].diff_id), "the shared layer stays");

@@ -50,6 +50,8 @@ fn select(ctx: &Ctx, names: &[String]) -> Result<Vec<(Digest, Vec<Reference>)>, 
 
 pub fn save(ctx: &Ctx, a: &SaveArgs) -> Result<(), CliError> {
     let format = if a.format == "oci-archive" { SaveFormat::Oci } else { SaveFormat::Docker };
+    // Chosen under the lease, so no collection can remove them before they are written.
+    let _lease = ctx.store.lease()?;
     let images = select(ctx, &a.images)?;
     crate::debug!("saving {} image(s) as {}", images.len(), a.format);
     match &a.output {
@@ -82,10 +84,12 @@ fn save_to_path(
     }
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "archive".into());
-    let tmp = dir.join(format!(".{name}.gantry-{}", std::process::id()));
-    let f = File::create(&tmp).map_err(open_err)?;
-    let result = gantry_archive::save(&ctx.store, images, BufWriter::with_capacity(1 << 20, f), format)
+    // An unpredictable name created exclusively: a planted symlink cannot redirect it.
+    let tmp = dir.join(format!(".{name}.gantry-{}-{:016x}", std::process::id(), random_u64()));
+    let f = File::options().write(true).create_new(true).open(&tmp).map_err(open_err)?;
+    let result = gantry_archive::save(&ctx.store, images, BufWriter::with_capacity(1 << 20, &f), format)
         .map_err(CliError::from)
+        .and_then(|()| f.sync_all().map_err(open_err))
         .and_then(|()| std::fs::rename(&tmp, path).map_err(open_err));
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
@@ -160,6 +164,15 @@ pub fn import(ctx: &mut Ctx, a: &ImportArgs) -> Result<(), CliError> {
     print(&format!("{id}\n"));
     let _ = std::io::stdout().flush();
     Ok(())
+}
+
+/// Randomness for temporary names, from the kernel (no dependency needed for 8 bytes).
+fn random_u64() -> u64 {
+    let mut buf = [0u8; 8];
+    if let Ok(mut f) = File::open("/dev/urandom") {
+        let _ = f.read_exact(&mut buf);
+    }
+    u64::from_ne_bytes(buf) ^ now_nanos() as u64
 }
 
 fn now_nanos() -> i64 {

@@ -28,10 +28,12 @@ pub fn images(ctx: &Ctx, a: &ImagesArgs) -> Result<(), CliError> {
             rows.push(views::image_row(&img, &repo, &tag, &digest, a.no_trunc, now));
         }
     }
+    let table = if a.digests { DIGESTS_TABLE } else { DEFAULT_TABLE };
+    // As in docker, an explicit --format wins over -q.
     let format = match (&a.format, a.quiet) {
-        (_, true) => Format::Raw("{{.ID}}".into()),
-        (Some(f), false) => Format::parse(f, if a.digests { DIGESTS_TABLE } else { DEFAULT_TABLE }),
-        (None, false) => Format::parse(if a.digests { DIGESTS_TABLE } else { DEFAULT_TABLE }, DEFAULT_TABLE),
+        (Some(f), _) => Format::parse(f, table),
+        (None, true) => Format::Raw("{{.ID}}".into()),
+        (None, false) => Format::parse(table, table),
     };
     print(&render(&format, &rows, &views::image_headers())?);
     Ok(())

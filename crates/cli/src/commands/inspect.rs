@@ -19,6 +19,7 @@ pub fn load_image(ctx: &Ctx, id: &gantry_image::Digest) -> Result<(gantry_store:
 
 /// docker prints what it found, then one error per missing name, and exits 1.
 pub fn inspect(ctx: &Ctx, a: &InspectArgs) -> Result<(), CliError> {
+    let _lease = ctx.store.lease()?;
     let mut objects = Vec::new();
     let mut missing = Vec::new();
     for name in &a.names {
@@ -61,16 +62,20 @@ pub fn pretty(v: &Value) -> String {
 }
 
 const HISTORY_TABLE: &str = "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}";
+/// `-H=false`: docker shows the creation timestamp under CREATED AT.
+const HISTORY_TABLE_RAW: &str = "table {{.ID}}\t{{.CreatedAt}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}";
 
 pub fn history(ctx: &Ctx, a: &HistoryArgs) -> Result<(), CliError> {
+    let _lease = ctx.store.lease()?;
     let (id, _) = ctx.store.resolve(&a.image)?;
     let (img, cfg) = load_image(ctx, &id)?;
     let layers = ctx.store.layers(&id)?;
     let rows = views::history_rows(&img, &cfg, &layers, a.human, a.no_trunc, views::now_secs());
+    let table = if a.human { HISTORY_TABLE } else { HISTORY_TABLE_RAW };
     let format = match (&a.format, a.quiet) {
-        (_, true) => Format::Raw("{{.ID}}".into()),
-        (Some(f), false) => Format::parse(f, HISTORY_TABLE),
-        (None, false) => Format::parse(HISTORY_TABLE, HISTORY_TABLE),
+        (Some(f), _) => Format::parse(f, table),
+        (None, true) => Format::Raw("{{.ID}}".into()),
+        (None, false) => Format::parse(table, table),
     };
     print(&render(&format, &rows, &views::history_headers())?);
     Ok(())

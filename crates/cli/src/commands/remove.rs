@@ -21,9 +21,11 @@ struct Removal {
 
 pub fn rmi(ctx: &mut Ctx, a: &RmiArgs) -> Result<(), CliError> {
     let mut failed = false;
+    let mut deleted_any = false;
     for name in &a.images {
         match remove_one(ctx, name, a.force, !a.no_prune) {
             Ok(r) => {
+                deleted_any |= r.events.iter().any(|(k, _)| *k == "Deleted");
                 let text: String = r.events.iter().map(|(k, v)| format!("{k}: {v}\n")).collect();
                 print(&text);
             }
@@ -32,6 +34,9 @@ pub fn rmi(ctx: &mut Ctx, a: &RmiArgs) -> Result<(), CliError> {
                 failed = true;
             }
         }
+    }
+    if !deleted_any {
+        return if failed { Err(CliError::AlreadyReported) } else { Ok(()) };
     }
     // Sweep now if nobody is working; otherwise the next collection does it.
     let gc = ctx.store.gc(false)?;
@@ -49,25 +54,16 @@ pub fn rmi(ctx: &mut Ctx, a: &RmiArgs) -> Result<(), CliError> {
 
 fn remove_one(ctx: &mut Ctx, name: &str, force: bool, prune_parents: bool) -> Result<Removal, CliError> {
     let (id, matched) = ctx.store.resolve(name)?;
-    let mut out = Removal { events: Vec::new(), reclaimed: 0 };
     let img = ctx.store.image(&id)?;
-    match matched {
+    let refs: Vec<Reference> = match matched {
         Some(r) => {
-            ctx.store.untag(&r)?;
-            out.events.push(("Untagged", r.familiar()));
-            let img = ctx.store.image(&id)?;
+            let mut refs = vec![r.clone()];
             // A tag removed with no other tag left in its repository takes that
             // repository's digest references with it.
-            if r.digest().is_none() && !img.tags.iter().any(|t| t.name() == r.name()) {
-                for d in img.digests.iter().filter(|d| d.name() == r.name()) {
-                    ctx.store.untag(d)?;
-                    out.events.push(("Untagged", d.familiar()));
-                }
+            if r.digest().is_none() && !img.tags.iter().any(|t| t.name() == r.name() && *t != r) {
+                refs.extend(img.digests.iter().filter(|d| d.name() == r.name()).cloned());
             }
-            let img = ctx.store.image(&id)?;
-            if !img.tags.is_empty() || !img.digests.is_empty() {
-                return Ok(out);
-            }
+            refs
         }
         None => {
             let repos: BTreeSet<String> = img.tags.iter().chain(&img.digests).map(Reference::name).collect();
@@ -78,43 +74,64 @@ fn remove_one(ctx: &mut Ctx, name: &str, force: bool, prune_parents: bool) -> Re
                     id.short()
                 )));
             }
-            for r in img.tags.iter().chain(&img.digests) {
-                ctx.store.untag(r)?;
-                out.events.push(("Untagged", r.familiar()));
+            // Docker checks the hard conflict before untagging anything.
+            if !ctx.store.children(&id)?.is_empty() {
+                return Err(msg(format!(
+                    "conflict: unable to delete {} (cannot be forced) - image has dependent child images",
+                    id.short()
+                )));
             }
+            img.tags.iter().chain(&img.digests).cloned().collect()
         }
-    }
-    if !ctx.store.children(&id)?.is_empty() {
-        return Err(msg(format!(
-            "conflict: unable to delete {} (cannot be forced) - image has dependent child images",
-            id.short()
-        )));
-    }
-    delete(ctx, id, prune_parents, &mut out)?;
+    };
+    let mut out = Removal { events: Vec::new(), reclaimed: 0 };
+    delete(ctx, id, &refs, prune_parents, "Untagged", "Deleted", &mut out)?;
     Ok(out)
 }
 
-/// Deletes an untagged image, reporting it and the layers that go with it; then its
-/// untagged parents that nothing else needs (unless `--no-prune`).
-fn delete(ctx: &mut Ctx, id: Digest, prune_parents: bool, out: &mut Removal) -> Result<(), CliError> {
+/// Chain IDs that other images use: a layer is released only when its chain is not.
+fn chains_in_use_except(ctx: &Ctx, id: &Digest) -> Result<BTreeSet<Digest>, CliError> {
+    let all = ctx.store.all_image_layers()?;
+    Ok(all.iter().filter(|(i, _)| *i != id).flat_map(|(_, layers)| views::chain_ids(layers)).collect())
+}
+
+/// Removes `refs` and, if nothing else references the image, deletes it, reporting
+/// it and the layer chains released with it; then its untagged parents nothing else
+/// needs (unless `--no-prune`). A reference another process adds meanwhile keeps the
+/// image: the store decides in one transaction.
+fn delete(
+    ctx: &mut Ctx,
+    id: Digest,
+    refs: &[Reference],
+    prune_parents: bool,
+    untagged: &'static str,
+    deleted_word: &'static str,
+    out: &mut Removal,
+) -> Result<(), CliError> {
     let img = ctx.store.image(&id)?;
     let layers = ctx.store.layers(&id)?;
     let diff_ids: Vec<Digest> = layers.iter().map(|l| l.diff_id).collect();
-    let uses = ctx.store.layer_use_counts(&diff_ids)?;
-    ctx.store.delete_image(&id)?;
-    out.events.push(("Deleted", id.to_string()));
+    let in_use = chains_in_use_except(ctx, &id)?;
+    let (removed, deleted) = ctx.store.remove_image(&id, refs, true)?;
+    for r in removed {
+        out.events.push((untagged, r.familiar()));
+    }
+    if !deleted {
+        return Ok(());
+    }
+    out.events.push((deleted_word, id.to_string()));
     let chains = views::chain_ids(&diff_ids);
     for i in (0..layers.len()).rev() {
-        if uses[i] > 1 {
+        if in_use.contains(&chains[i]) {
             break;
         }
-        out.events.push(("Deleted", chains[i].to_string()));
+        out.events.push((deleted_word, chains[i].to_string()));
         out.reclaimed += layers[i].content_size;
     }
     if let Some(parent) = img.parent.filter(|_| prune_parents) {
         if let Ok(p) = ctx.store.image(&parent) {
-            if p.tags.is_empty() && p.digests.is_empty() && ctx.store.children(&parent)?.is_empty() {
-                delete(ctx, parent, true, out)?;
+            if p.tags.is_empty() && p.digests.is_empty() {
+                delete(ctx, parent, &[], true, untagged, deleted_word, out)?;
             }
         }
     }
@@ -153,24 +170,24 @@ pub fn prune(ctx: &mut Ctx, a: &PruneArgs) -> Result<(), CliError> {
         if !all && (!dangling || parents.contains(&img.id)) {
             continue;
         }
-        if filter.apply(img, true).is_none() || ctx.store.image(&img.id).is_err() {
+        if filter.apply(img, true).is_none() {
             continue;
         }
-        if !ctx.store.children(&img.id)?.is_empty() {
-            continue;
-        }
-        for r in img.tags.iter().chain(&img.digests) {
-            ctx.store.untag(r)?;
-            removal.events.push(("untagged", r.familiar()));
-        }
-        let before = removal.events.len();
-        delete(ctx, img.id, true, &mut removal)?;
-        for e in &mut removal.events[before..] {
-            e.0 = "deleted";
+        let refs: Vec<Reference> = img.tags.iter().chain(&img.digests).cloned().collect();
+        // Another command may have removed it since the listing: nothing to do then.
+        match delete(ctx, img.id, &refs, true, "untagged", "deleted", &mut removal) {
+            Err(CliError::Store(gantry_store::StoreError::NoSuchImage(_))) => continue,
+            r => r?,
         }
     }
-    let gc = ctx.store.gc(true)?;
-    crate::debug!("swept {} unreferenced blob(s), {} abandoned ingest file(s)", gc.removed.len(), gc.swept_ingest);
+    // Never wait for a running command (a load reading stdin may hold its lease for
+    // long): if one is working, the next prune sweeps the blobs.
+    let gc = ctx.store.gc(false)?;
+    if gc.skipped {
+        crate::debug!("blob sweep skipped: another command holds the store; the next prune collects");
+    } else {
+        crate::debug!("swept {} unreferenced blob(s), {} abandoned ingest file(s)", gc.removed.len(), gc.swept_ingest);
+    }
     let mut text = String::new();
     if !removal.events.is_empty() {
         text.push_str("Deleted Images:\n");
