@@ -2,6 +2,7 @@
 
 use std::collections::HashSet;
 
+use gantry_dockerfile::glob;
 use gantry_image::{Digest, Reference};
 use gantry_store::{ImageRecord, Store};
 
@@ -162,93 +163,12 @@ fn parse_until(v: &str) -> Result<i64, CliError> {
 /// docker's `reference.FamiliarMatch`: the pattern is matched against `name:tag`, then
 /// against the name alone.
 fn familiar_match(pattern: &str, r: &Reference) -> bool {
-    glob_match(pattern, &r.familiar()) || glob_match(pattern, &r.familiar_name())
-}
-
-/// Go's `path.Match`: `*` and `?` never cross `/`; `[...]` classes; `\` escapes.
-pub fn glob_match(pattern: &str, name: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let n: Vec<char> = name.chars().collect();
-    glob(&p, &n)
-}
-
-fn glob(p: &[char], n: &[char]) -> bool {
-    match p.first() {
-        None => n.is_empty(),
-        Some('*') => {
-            let rest = &p[1..];
-            for i in 0..=n.len() {
-                if glob(rest, &n[i..]) {
-                    return true;
-                }
-                if i < n.len() && n[i] == '/' {
-                    break;
-                }
-            }
-            false
-        }
-        Some('?') => !n.is_empty() && n[0] != '/' && glob(&p[1..], &n[1..]),
-        Some('[') => {
-            let Some(c) = n.first() else { return false };
-            let mut i = 1;
-            let negate = p.get(1) == Some(&'^');
-            if negate {
-                i += 1;
-            }
-            let mut matched = false;
-            let mut first = true;
-            while i < p.len() && (first || p[i] != ']') {
-                first = false;
-                let lo = if p[i] == '\\' {
-                    i += 1;
-                    p.get(i).copied()
-                } else {
-                    Some(p[i])
-                };
-                let Some(lo) = lo else { return false };
-                let mut hi = lo;
-                if p.get(i + 1) == Some(&'-') && p.get(i + 2).is_some_and(|c| *c != ']') {
-                    hi = p[i + 2];
-                    i += 2;
-                }
-                if lo <= *c && *c <= hi {
-                    matched = true;
-                }
-                i += 1;
-            }
-            if i >= p.len() {
-                return false; // unterminated class: Go reports ErrBadPattern, which matches nothing
-            }
-            matched != negate && *c != '/' && glob(&p[i + 1..], &n[1..])
-        }
-        Some('\\') if p.len() > 1 => !n.is_empty() && n[0] == p[1] && glob(&p[2..], &n[1..]),
-        Some(c) => !n.is_empty() && n[0] == *c && glob(&p[1..], &n[1..]),
-    }
+    glob::matches(pattern, &r.familiar()) || glob::matches(pattern, &r.familiar_name())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn go_path_match() {
-        let cases = [
-            ("busybox", "busybox", true),
-            ("busy*", "busybox", true),
-            ("*", "library/busybox", false),
-            ("*/*", "library/busybox", true),
-            ("b?sybox", "busybox", true),
-            ("[a-c]usybox", "busybox", true),
-            ("[^a-c]usybox", "busybox", false),
-            ("bus\\ybox", "busybox", true),
-            ("busybox:*", "busybox:latest", true),
-            ("busybox:1*", "busybox:latest", false),
-            ("[", "a", false),
-        ];
-        for (p, n, want) in cases {
-            assert_eq!(glob_match(p, n), want, "{p} vs {n}");
-        }
-    }
 
     #[test]
     fn until_forms() {
