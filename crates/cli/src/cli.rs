@@ -22,6 +22,8 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Build an image from a Dockerfile
+    Build(BuildArgs),
     /// List images
     Images(ImagesArgs),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE
@@ -52,6 +54,8 @@ pub enum Command {
 
 #[derive(Subcommand, Debug)]
 pub enum ImageCommand {
+    /// Build an image from a Dockerfile
+    Build(BuildArgs),
     /// List images
     #[command(visible_aliases = ["list"])]
     Ls(ImagesArgs),
@@ -224,4 +228,41 @@ pub struct FormatOnly {
     /// Format output using a custom template
     #[arg(short, long)]
     pub format: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct BuildArgs {
+    /// The build context: a directory
+    #[arg(value_name = "PATH")]
+    pub context: PathBuf,
+    /// Name and optionally a tag in the 'name:tag' format
+    #[arg(short, long = "tag")]
+    pub tag: Vec<String>,
+    /// Name of the Dockerfile (default: 'PATH/Dockerfile'; '-' reads it from STDIN)
+    #[arg(short, long)]
+    pub file: Option<String>,
+    /// Set build-time variables (KEY=VALUE, or KEY to take it from the environment)
+    #[arg(long = "build-arg")]
+    pub build_arg: Vec<String>,
+    /// Set the target build stage to build
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Do not use cache when building the image
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Do not cache specified stages
+    #[arg(long = "no-cache-filter")]
+    pub no_cache_filter: Vec<String>,
+    /// Set metadata for an image
+    #[arg(long = "label")]
+    pub label: Vec<String>,
+    /// Write the image ID to the file
+    #[arg(long)]
+    pub iidfile: Option<PathBuf>,
+    /// Suppress the build output and print image ID on success
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Set type of progress output (auto, plain, tty)
+    #[arg(long, default_value = "auto", value_parser = ["auto", "plain", "tty"])]
+    pub progress: String,
 }

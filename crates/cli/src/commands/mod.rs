@@ -1,6 +1,7 @@
 //! One module per family of commands; `run` dispatches the parsed command line.
 
 mod archive;
+mod build;
 mod filter;
 mod images;
 mod inspect;
@@ -31,6 +32,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
     let mut ctx = Ctx { store: Store::open(&root)? };
     let ok = |()| ExitCode::SUCCESS;
     match cli.command {
+        Command::Build(a) | Command::Image(ImageCommand::Build(a)) => build::build(&mut ctx, &a).map(ok),
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::images(&ctx, &a).map(ok),
         Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => images::tag(&mut ctx, &a).map(ok),
         Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => remove::rmi(&mut ctx, &a).map(ok),

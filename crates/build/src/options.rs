@@ -1,0 +1,69 @@
+//! What a build is asked to do, and what it reports while doing it.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use gantry_image::{Digest, Reference};
+use gantry_store::Tagged;
+
+/// One `gantry build` invocation, command line already parsed.
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    pub context: PathBuf,
+    /// The Dockerfile's text, and its name (for `<name>.dockerignore` and messages).
+    pub dockerfile: String,
+    pub dockerfile_name: String,
+    pub tags: Vec<Reference>,
+    /// `--build-arg K=V` (K alone is resolved from the environment by the caller).
+    pub build_args: BTreeMap<String, String>,
+    pub target: Option<String>,
+    pub no_cache: bool,
+    /// `--no-cache-filter`: stages whose steps never hit the cache.
+    pub no_cache_filter: Vec<String>,
+    /// `--label`: added to the final image's labels.
+    pub labels: BTreeMap<String, String>,
+    /// `SOURCE_DATE_EPOCH`: every timestamp of the result is clamped to it.
+    pub source_date_epoch: Option<i64>,
+}
+
+/// What a build made.
+#[derive(Debug)]
+pub struct BuildResult {
+    pub id: Digest,
+    pub tagged: Vec<Tagged>,
+    /// Docker's warnings (e.g. build args no stage used).
+    pub warnings: Vec<String>,
+}
+
+/// A step's progress, numbered like BuildKit's `#N` lines.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// `[stage-name 2/5] COPY . /app`
+    Started {
+        id: usize,
+        name: String,
+    },
+    Cached {
+        id: usize,
+    },
+    Done {
+        id: usize,
+        seconds: f64,
+    },
+    Failed {
+        id: usize,
+        error: String,
+    },
+}
+
+/// Receives progress events; the CLI renders them (plain lines or a live display).
+pub trait Progress {
+    fn event(&mut self, event: Event);
+}
+
+/// Discards progress (`-q`, library use).
+pub struct Quiet;
+
+impl Progress for Quiet {
+    fn event(&mut self, _: Event) {}
+}

@@ -1,0 +1,280 @@
+//! `gantry build` end to end, without RUN (RUN comes with the container runtime):
+//! FROM image/scratch/stage, COPY/ADD from the context and --from, metadata
+//! instructions, the cache, .dockerignore, build args, and errors naming the line.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+
+use gantry_testkit::base;
+use gantry_testkit::{assert_one_error_line, Gantry};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_gantry");
+
+struct Setup {
+    g: Gantry,
+    ctx: tempfile::TempDir,
+    _work: tempfile::TempDir,
+}
+
+/// A store with busybox:latest loaded, and an empty context directory.
+fn setup() -> Setup {
+    let g = Gantry::new(BIN);
+    let work = tempfile::tempdir().unwrap();
+    let img = base::busybox_archive(work.path(), "busybox:latest");
+    g.ok(&["load", "-i", img.archive.to_str().unwrap()]);
+    Setup { g, ctx: tempfile::tempdir().unwrap(), _work: work }
+}
+
+fn write(root: &Path, rel: &str, content: &str) {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, content).unwrap();
+}
+
+impl Setup {
+    fn file(&self, rel: &str, content: &str) {
+        write(self.ctx.path(), rel, content);
+    }
+    fn build(&self, args: &[&str]) -> gantry_testkit::Run {
+        let mut all = vec!["build"];
+        all.extend_from_slice(args);
+        let ctx = self.ctx.path().to_str().unwrap().to_string();
+        all.push(&ctx);
+        self.g.run(&all)
+    }
+    fn build_ok(&self, args: &[&str]) -> String {
+        let r = self.build(args);
+        assert!(r.success(), "build failed:\n{}", r.stderr);
+        r.stderr
+    }
+    fn inspect(&self, name: &str) -> Value {
+        let v: Value = serde_json::from_str(&self.g.ok(&["inspect", name])).unwrap();
+        v[0].clone()
+    }
+    /// The image's filesystem: path -> (mode, uid, gid, content or link target).
+    fn files(&self, name: &str) -> BTreeMap<String, (u32, u64, u64, String)> {
+        let t = tempfile::tempdir().unwrap();
+        let out = t.path().join("img.tar");
+        self.g.ok(&["save", "-o", out.to_str().unwrap(), name]);
+        let manifest: Value = serde_json::from_slice(&base::archive_member(&out, "manifest.json").unwrap()).unwrap();
+        let mut fs = BTreeMap::new();
+        for layer in manifest[0]["Layers"].as_array().unwrap() {
+            let bytes = base::archive_member(&out, layer.as_str().unwrap()).unwrap();
+            let mut ar = tar::Archive::new(&bytes[..]);
+            for e in ar.entries().unwrap() {
+                let mut e = e.unwrap();
+                let path = e.path().unwrap().to_string_lossy().trim_end_matches('/').to_string();
+                let h = e.header().clone();
+                let mut content = String::new();
+                if h.entry_type().is_symlink() {
+                    content = e.link_name().unwrap().unwrap().to_string_lossy().into_owned();
+                } else {
+                    e.read_to_string(&mut content).unwrap_or_default();
+                }
+                fs.insert(path, (h.mode().unwrap(), h.uid().unwrap(), h.gid().unwrap(), content));
+            }
+        }
+        fs
+    }
+}
+
+fn dockerfile(s: &Setup, text: &str) {
+    s.file("Dockerfile", text);
+}
+
+#[test]
+fn copy_and_metadata_make_dockers_config_and_files() {
+    let s = setup();
+    s.file("app/main.txt", "main\n");
+    s.file("app/sub/deep.txt", "deep\n");
+    s.file("top.txt", "top\n");
+    dockerfile(
+        &s,
+        "FROM busybox\n\
+         LABEL team=core\n\
+         ENV APP_HOME=/opt/app LANG=C.UTF-8\n\
+         WORKDIR $APP_HOME\n\
+         COPY app/ ./app/\n\
+         COPY --chown=1000:1000 --chmod=600 top.txt /etc/top.txt\n\
+         EXPOSE 8080 53/udp\n\
+         VOLUME /data\n\
+         USER user\n\
+         STOPSIGNAL SIGINT\n\
+         ENTRYPOINT [\"/bin/sh\"]\n\
+         CMD [\"-c\", \"ls $APP_HOME\"]\n",
+    );
+    let out = s.build_ok(&["-t", "app:1"]);
+    assert!(out.contains("[stage-0 5/12] COPY app/ ./app/"), "{out}");
+    let img = s.inspect("app:1");
+    let c = &img["Config"];
+    assert_eq!(
+        c["Env"],
+        serde_json::json!([
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "APP_HOME=/opt/app",
+            "LANG=C.UTF-8"
+        ])
+    );
+    assert_eq!(c["WorkingDir"], "/opt/app");
+    assert_eq!(c["Labels"], serde_json::json!({"team": "core"}));
+    assert_eq!(c["ExposedPorts"], serde_json::json!({"53/udp": {}, "8080/tcp": {}}));
+    assert_eq!(c["Volumes"], serde_json::json!({"/data": {}}));
+    assert_eq!(c["User"], "user");
+    assert_eq!(c["StopSignal"], "SIGINT");
+    assert_eq!(c["Entrypoint"], serde_json::json!(["/bin/sh"]));
+    assert_eq!(c["Cmd"], serde_json::json!(["-c", "ls $APP_HOME"]), "CMD is not expanded");
+    // Layers: busybox, WORKDIR (mkdir), two COPYs.
+    assert_eq!(img["RootFS"]["Layers"].as_array().unwrap().len(), 4);
+    let fs = s.files("app:1");
+    assert_eq!(fs["opt/app/app/main.txt"].3, "main\n");
+    assert_eq!(fs["opt/app/app/sub/deep.txt"].3, "deep\n");
+    assert_eq!(fs["etc/top.txt"], (0o600, 1000, 1000, "top\n".to_string()));
+    assert_eq!(fs["opt/app/app/main.txt"].1, 0, "COPY owns files by root unless --chown");
+    let history: Vec<String> =
+        s.g.ok(&["history", "--no-trunc", "--format", "{{.CreatedBy}}|{{.Size}}", "app:1"])
+            .lines()
+            .map(str::to_string)
+            .collect();
+    assert!(history.iter().any(|h| h.starts_with("COPY app/ ./app/ # buildkit|")), "{history:?}");
+    assert!(history.iter().any(|h| h == "ENV APP_HOME=/opt/app LANG=C.UTF-8|0B"), "{history:?}");
+    assert!(history.iter().any(|h| h.starts_with("WORKDIR /opt/app|")), "{history:?}");
+}
+
+#[test]
+fn unchanged_rebuild_is_all_cached_and_a_change_rebuilds_only_what_follows() {
+    let s = setup();
+    s.file("a.txt", "a");
+    s.file("b.txt", "b");
+    dockerfile(&s, "FROM busybox\nCOPY a.txt /a.txt\nCOPY b.txt /b.txt\nENV X=1\n");
+    s.build_ok(&["-t", "c:1"]);
+    let id1 = s.inspect("c:1")["Id"].clone();
+    let out = s.build_ok(&["-t", "c:1"]);
+    assert_eq!(out.matches("CACHED").count(), 3, "{out}");
+    assert_eq!(s.inspect("c:1")["Id"], id1, "an unchanged rebuild gives the same image");
+    s.file("b.txt", "b changed");
+    let out = s.build_ok(&["-t", "c:2"]);
+    assert_eq!(out.matches("CACHED").count(), 1, "only the step before the change hits: {out}");
+    assert_ne!(s.inspect("c:2")["Id"], id1);
+    assert_eq!(s.files("c:2")["b.txt"].3, "b changed");
+    let out = s.build_ok(&["--no-cache", "-t", "c:3"]);
+    assert_eq!(out.matches("CACHED").count(), 0, "{out}");
+}
+
+#[test]
+fn multi_stage_builds_only_what_the_target_needs() {
+    let s = setup();
+    s.file("src.txt", "source");
+    dockerfile(
+        &s,
+        "ARG BASE=busybox\n\
+         FROM ${BASE} AS builder\n\
+         COPY src.txt /out/built.txt\n\
+         FROM scratch AS unused\n\
+         COPY nothing-here /x\n\
+         FROM scratch\n\
+         COPY --from=builder /out /result\n\
+         COPY --from=0 /bin/busybox /busybox\n",
+    );
+    let out = s.build_ok(&["-t", "ms:1"]);
+    assert!(!out.contains("nothing-here"), "the unused stage is not built: {out}");
+    let fs = s.files("ms:1");
+    assert_eq!(fs["result/built.txt"].3, "source");
+    assert!(fs.contains_key("busybox"));
+    assert!(!fs.contains_key("bin/sh"), "scratch starts empty");
+    s.build_ok(&["--target", "builder", "-t", "ms:builder"]);
+    assert!(s.files("ms:builder").contains_key("bin/busybox"));
+    let err = s.build(&["--target", "nope"]).stderr;
+    assert_one_error_line(&err, "target stage \"nope\" could not be found");
+}
+
+#[test]
+fn dockerignore_and_context_escapes() {
+    let s = setup();
+    s.file("keep.txt", "keep");
+    s.file("logs/x.log", "noise");
+    s.file(".dockerignore", "logs\n*.tmp\n");
+    s.file("junk.tmp", "junk");
+    dockerfile(&s, "FROM scratch\nCOPY . /ctx/\n");
+    s.build_ok(&["-t", "ig:1"]);
+    let fs = s.files("ig:1");
+    assert!(fs.contains_key("ctx/keep.txt"));
+    assert!(!fs.keys().any(|k| k.contains("x.log") || k.contains("junk.tmp")), "{fs:?}");
+    for (df, needle) in [
+        ("FROM scratch\nCOPY ../outside /x\n", "outside the build context"),
+        ("FROM scratch\nCOPY missing.txt /x\n", "not found"),
+        ("FROM scratch\nCOPY logs/x.log /x\n", "not found"),
+    ] {
+        dockerfile(&s, df);
+        let r = s.build(&["-q"]);
+        assert!(!r.success());
+        assert_one_error_line(&r.stderr, needle);
+        assert!(r.stderr.contains("Dockerfile:2"), "the error names line 2: {}", r.stderr);
+    }
+}
+
+#[test]
+fn build_args_iidfile_quiet_and_deterministic_epoch() {
+    let s = setup();
+    dockerfile(&s, "FROM busybox\nARG NAME=default\nLABEL name=$NAME\n");
+    let iid = s.ctx.path().join("iid");
+    let r = s.build(&[
+        "-q",
+        "--build-arg",
+        "NAME=given",
+        "--build-arg",
+        "UNUSED=1",
+        "--iidfile",
+        iid.to_str().unwrap(),
+        "-t",
+        "args:1",
+    ]);
+    assert!(r.success(), "{}", r.stderr);
+    let id = r.stdout.trim().to_string();
+    assert_eq!(std::fs::read_to_string(&iid).unwrap(), id);
+    assert_eq!(s.inspect("args:1")["Config"]["Labels"]["name"], "given");
+    assert!(r.stderr.contains("[UNUSED]"), "docker warns about unused build args: {}", r.stderr);
+    // Two stores, same epoch: byte-identical images.
+    let ids: Vec<String> = (0..2)
+        .map(|_| {
+            let s2 = setup();
+            s2.file("f", "same");
+            dockerfile(&s2, "FROM busybox\nCOPY f /f\nENV A=b\n");
+            let out =
+                s2.g.cmd(&["build", "-q", s2.ctx.path().to_str().unwrap()])
+                    .env("SOURCE_DATE_EPOCH", "1700000000")
+                    .output()
+                    .unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        })
+        .collect();
+    assert_eq!(ids[0], ids[1]);
+}
+
+#[test]
+fn broken_dockerfiles_name_the_line() {
+    let s = setup();
+    for (df, needle, line) in [
+        ("FROM busybox\nFROB x\n", "unknown instruction", "2"),
+        ("FROM busybox\nCOPY --bogus=1 a /b\n", "unknown flag", "2"),
+        ("FROM busybox\nRUN true\n", "RUN", "2"),
+        ("FROM busybox AS a\nCOPY --from=b /x /y\nFROM busybox AS b\nCOPY --from=a /x /y\n", "circular dependency", ""),
+        ("FROM nosuchimage:1\n", "nosuchimage", ""),
+        ("", "no instructions", ""),
+    ] {
+        dockerfile(&s, df);
+        let r = s.build(&["-q"]);
+        assert!(!r.success(), "{df:?} should fail");
+        assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+        assert_one_error_line(&r.stderr, needle);
+        if !line.is_empty() {
+            assert!(
+                r.stderr.contains(&format!("line {line}")) || r.stderr.contains(&format!("Dockerfile:{line}")),
+                "{df:?}: {}",
+                r.stderr
+            );
+        }
+    }
+}
