@@ -16,9 +16,15 @@ use rustix::io::Errno;
 
 use crate::StoreError;
 
+/// Writeback is started every this many bytes, so the sync in `commit` finds most of
+/// the data already on its way to disk instead of flushing it all at the end.
+const WRITEBACK_CHUNK: u64 = 32 << 20;
+
 /// A blob being written. Dropping it without `commit` discards it.
 pub struct Ingest {
     file: File,
+    written: u64,
+    flushed_to: u64,
     /// Where the bytes go in the named fallback; `None` for an anonymous inode.
     named: Option<PathBuf>,
     dir: PathBuf,
@@ -31,7 +37,7 @@ impl Ingest {
         let blobs = root.join("blobs/sha256");
         let mode = Mode::from_raw_mode(0o644);
         match openat(CWD, &dir, OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC, mode) {
-            Ok(fd) => return Ok(Ingest { file: File::from(fd), named: None, dir, blobs }),
+            Ok(fd) => return Ok(Ingest { file: File::from(fd), written: 0, flushed_to: 0, named: None, dir, blobs }),
             Err(Errno::OPNOTSUPP) | Err(Errno::ISDIR) | Err(Errno::INVAL) => {}
             Err(e) => return Err(StoreError::io(&dir, e.into())),
         }
@@ -39,7 +45,7 @@ impl Ingest {
         let fd = openat(CWD, &name, OFlags::CREATE | OFlags::EXCL | OFlags::RDWR | OFlags::CLOEXEC, mode)
             .map_err(|e| StoreError::io(&name, e.into()))?;
         flock(&fd, FlockOperation::LockExclusive).map_err(|e| StoreError::io(&name, e.into()))?;
-        Ok(Ingest { file: File::from(fd), named: Some(name), dir, blobs })
+        Ok(Ingest { file: File::from(fd), written: 0, flushed_to: 0, named: Some(name), dir, blobs })
     }
 
     /// A path naming this ingest in error messages.
@@ -81,7 +87,24 @@ impl Ingest {
 
 impl Write for Ingest {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.file.write(buf)
+        let n = self.file.write(buf)?;
+        self.written += n as u64;
+        if self.written - self.flushed_to >= WRITEBACK_CHUNK {
+            // Ask the kernel to start writing this range back now (it does not wait);
+            // a failure only loses the head start, never data.
+            let (from, len) = (self.flushed_to, self.written - self.flushed_to);
+            // SAFETY: a plain syscall on a descriptor this Ingest owns.
+            unsafe {
+                libc::sync_file_range(
+                    std::os::fd::AsRawFd::as_raw_fd(&self.file),
+                    from as libc::off64_t,
+                    len as libc::off64_t,
+                    libc::SYNC_FILE_RANGE_WRITE,
+                );
+            }
+            self.flushed_to = self.written;
+        }
+        Ok(n)
     }
     fn flush(&mut self) -> std::io::Result<()> {
         self.file.flush()
