@@ -17,6 +17,7 @@ use gantry_dockerfile::{ignore, parser};
 use gantry_image::{ContainerConfig, Digest, HistoryEntry, ImageConfig, RootFs, Sha256};
 use gantry_store::{LayerRecord, NewImage, Store};
 
+use crate::chmod::Chmod;
 use crate::context::Context;
 use crate::fsview::{clean, FsView, Kind};
 use crate::layerwriter::{write_layer, Item, Source};
@@ -336,6 +337,21 @@ impl Builder<'_> {
         let no_cache = self.opts.no_cache
             || stage.name.as_ref().is_some_and(|n| self.opts.no_cache_filter.iter().any(|f| f.eq_ignore_ascii_case(n)));
         let mut args: Vec<(String, String)> = Vec::new();
+        // The base's ONBUILD triggers run first, and are not inherited any further.
+        let triggers = st.config.config.as_mut().and_then(|c| c.on_build.take()).unwrap_or_default();
+        if !triggers.is_empty() {
+            st.key = key_of(&[st.key.as_bytes(), b"onbuild triggers consumed"]);
+        }
+        for trigger in &triggers {
+            let bad = |e: String| BuildError::Dockerfile(format!("ONBUILD trigger {trigger:?} of {base}: {e}"));
+            let ast = parser::parse(trigger).map_err(|e| bad(e.to_string()))?;
+            for node in &ast.children {
+                let instruction = instructions::parse_node(node).map_err(|e| bad(e.to_string()))?;
+                let cmd = Command { instruction, node: node.clone() };
+                let name = format!("[{label} 1/{total}] ONBUILD {}", trigger.trim());
+                self.step(&mut st, &cmd, &name, &mut args, meta, results, df, no_cache)?;
+            }
+        }
         for (n, cmd) in stage.commands.iter().enumerate() {
             let name = format!("[{label} {}/{total}] {}", n + 2, cmd.node.original.trim());
             self.step(&mut st, cmd, &name, &mut args, meta, results, df, no_cache)?;
@@ -684,6 +700,8 @@ impl Builder<'_> {
                     chown: c.chown.as_deref().map(x).transpose()?,
                     chmod: c.chmod.as_deref().map(x).transpose()?,
                     heredocs: c.heredocs.iter().map(|h| (h.name.clone(), h.content.clone())).collect(),
+                    exclude: c.exclude.iter().map(|s| x(s)).collect::<Result<_, _>>()?,
+                    parents: c.parents,
                     add: false,
                 };
                 self.copy(st, id, began, cmd, &spec, results, df, no_cache)
@@ -702,6 +720,8 @@ impl Builder<'_> {
                     chown: a.chown.as_deref().map(x).transpose()?,
                     chmod: a.chmod.as_deref().map(x).transpose()?,
                     heredocs: a.heredocs.iter().map(|h| (h.name.clone(), h.content.clone())).collect(),
+                    exclude: a.exclude.iter().map(|s| x(s)).collect::<Result<_, _>>()?,
+                    parents: false,
                     add: true,
                 };
                 self.copy(st, id, began, cmd, &spec, results, df, no_cache)
@@ -865,6 +885,8 @@ struct CopySpec {
     chown: Option<String>,
     chmod: Option<String>,
     heredocs: Vec<(String, String)>,
+    exclude: Vec<String>,
+    parents: bool,
     add: bool,
 }
 
@@ -910,14 +932,6 @@ fn resolve_owner(store: &Store, view: &FsView, spec: &str) -> Result<(u64, u64),
     Ok((uid, gid))
 }
 
-/// `--chmod`: octal only for now (symbolic modes are a later step).
-fn parse_chmod(s: &str) -> Result<u32, BuildError> {
-    u32::from_str_radix(s, 8)
-        .ok()
-        .filter(|m| *m <= 0o7777)
-        .ok_or_else(|| BuildError::Context(format!("invalid chmod parameter: {s}")))
-}
-
 impl Builder<'_> {
     #[allow(clippy::too_many_arguments)]
     fn copy(
@@ -936,8 +950,9 @@ impl Builder<'_> {
         let dest_is_dir_syntax = spec.dest.ends_with('/') || spec.dest == "." || spec.dest.ends_with("/.");
         let dest =
             if spec.dest.starts_with('/') { clean(&spec.dest) } else { clean(&format!("{workdir}/{}", spec.dest)) };
-        let chmod =
-            spec.chmod.as_deref().map(parse_chmod).transpose().map_err(|e| BuildError::at(cmd, e.to_string()))?;
+        let chmod = spec.chmod.as_deref().map(Chmod::parse).transpose().map_err(|e| BuildError::at(cmd, e))?;
+        let mode_of = |mode: u32, kind: Kind| chmod.as_ref().map_or(mode, |c| c.apply(mode, kind == Kind::Dir));
+        let exclude = ignore::IgnorePatterns::new(&spec.exclude).map_err(|e| BuildError::at(cmd, e.to_string()))?;
         // The source side: the context, or another stage's / image's filesystem.
         let source_state = match &spec.from {
             None => None,
@@ -974,6 +989,8 @@ impl Builder<'_> {
             heredoc_digest.as_bytes(),
             spec.chown.as_deref().unwrap_or("").as_bytes(),
             spec.chmod.as_deref().unwrap_or("").as_bytes(),
+            spec.exclude.join("\n").as_bytes(),
+            if spec.parents { b"parents" } else { b"" },
             workdir.as_bytes(),
         ]);
         let entry = self.history(format!("{created_by} # buildkit"), true);
@@ -998,8 +1015,16 @@ impl Builder<'_> {
                     if root.is_dir && e.rel.is_empty() {
                         continue; // the directory itself: its contents go to dest
                     }
-                    let path = target(&e.rel, &base, root.is_dir);
-                    let mode = chmod.unwrap_or(e.mode);
+                    if !e.rel.is_empty() && exclude.is_excluded(&e.rel) {
+                        continue;
+                    }
+                    // --parents keeps each source's path in the context below dest.
+                    let path = if spec.parents {
+                        clean(&format!("{dest}/{}/{}", root.path, e.rel))
+                    } else {
+                        target(&e.rel, &base, root.is_dir)
+                    };
+                    let mode = mode_of(e.mode, e.kind);
                     let source = if e.kind == Kind::File { Source::Disk(e.abs.clone()) } else { Source::Empty };
                     items.push(Item { path, kind: e.kind, mode, uid, gid, mtime: e.mtime, size: e.size, link: e.link.clone(), source });
                 }
@@ -1019,8 +1044,11 @@ impl Builder<'_> {
                         if is_dir && rel.is_empty() {
                             continue;
                         }
-                        let path = target(rel, &base, is_dir);
-                        let mode = chmod.unwrap_or(e.mode);
+                        if !rel.is_empty() && exclude.is_excluded(rel) {
+                            continue;
+                        }
+                        let path = if spec.parents { clean(&format!("{dest}/{p}")) } else { target(rel, &base, is_dir) };
+                        let mode = mode_of(e.mode, e.kind);
                         let (kind, link, size) = match e.kind {
                             // Hard links may point outside what is copied: copy their data.
                             Kind::Hardlink => (Kind::File, None, source_view.resolve(e.link.as_deref().unwrap_or(""), false).map(|(_, t)| t.size).unwrap_or(0)),
@@ -1035,9 +1063,9 @@ impl Builder<'_> {
                 count += 1;
                 let path = if dest_is_dir { clean(&format!("{dest}/{name}")) } else { dest.clone() };
                 let bytes = content.clone().into_bytes();
-                items.push(Item { path, kind: Kind::File, mode: chmod.unwrap_or(0o644), uid, gid, mtime: now, size: bytes.len() as u64, link: None, source: Source::Bytes(bytes) });
+                items.push(Item { path, kind: Kind::File, mode: mode_of(0o644, Kind::File), uid, gid, mtime: now, size: bytes.len() as u64, link: None, source: Source::Bytes(bytes) });
             }
-            if count > 1 && !dest_is_dir {
+            if count > 1 && !dest_is_dir && !spec.parents {
                 return Err(BuildError::at(cmd, format!("When using {word} with more than one source file, the destination must be a directory and end with a /")));
             }
             // Parent directories the destination needs and the image lacks.

@@ -2,6 +2,7 @@
 //! content-addressed cache. This crate plans the stages, keys and executes the steps,
 //! and writes COPY/ADD layers; RUN plugs in through one narrow interface (issue 4).
 
+pub mod chmod;
 pub mod context;
 pub mod fsview;
 pub mod layerwriter;

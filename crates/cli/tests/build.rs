@@ -278,3 +278,47 @@ fn broken_dockerfiles_name_the_line() {
         }
     }
 }
+
+#[test]
+fn copy_flags_chmod_exclude_parents() {
+    let s = setup();
+    s.file("src/a/one.go", "one");
+    s.file("src/a/one_test.go", "test");
+    s.file("src/b/two.go", "two");
+    dockerfile(
+        &s,
+        "FROM scratch\n\
+         COPY --chmod=u=rwx,go=rx src/a/one.go /sym/one.go\n\
+         COPY --chmod=a+X src/ /x/\n\
+         COPY --exclude=*_test.go src/a/ /ex/\n\
+         COPY --parents src/a/one.go src/b/two.go /par/\n",
+    );
+    s.build_ok(&["-t", "flags:1"]);
+    let fs = s.files("flags:1");
+    assert_eq!(fs["sym/one.go"].0, 0o755);
+    assert_eq!(fs["x/a"].0 & 0o111, 0o111, "X gives directories execute");
+    assert_eq!(fs["x/a/one.go"].0, 0o644, "X leaves non-executable files alone");
+    assert!(fs.contains_key("ex/one.go") && !fs.contains_key("ex/one_test.go"), "{fs:?}");
+    assert!(fs.contains_key("par/src/a/one.go") && fs.contains_key("par/src/b/two.go"), "{fs:?}");
+    dockerfile(&s, "FROM scratch\nCOPY --chmod=u+q src /x\n");
+    assert_one_error_line(&s.build(&["-q"]).stderr, "chmod");
+}
+
+#[test]
+fn onbuild_triggers_run_in_the_child_build_only() {
+    let s = setup();
+    s.file("trigger.txt", "from the trigger");
+    dockerfile(&s, "FROM busybox\nONBUILD COPY trigger.txt /triggered.txt\nONBUILD ENV TRIGGERED=yes\n");
+    s.build_ok(&["-t", "parent:1"]);
+    assert_eq!(
+        s.inspect("parent:1")["Config"]["OnBuild"],
+        serde_json::json!(["COPY trigger.txt /triggered.txt", "ENV TRIGGERED=yes"])
+    );
+    assert!(!s.files("parent:1").contains_key("triggered.txt"), "triggers do not run in the image that declares them");
+    dockerfile(&s, "FROM parent:1\nLABEL child=1\n");
+    s.build_ok(&["-t", "child:1"]);
+    let child = s.inspect("child:1");
+    assert_eq!(s.files("child:1")["triggered.txt"].3, "from the trigger");
+    assert!(child["Config"]["Env"].as_array().unwrap().contains(&serde_json::json!("TRIGGERED=yes")));
+    assert_eq!(child["Config"]["OnBuild"], Value::Null, "triggers are not inherited further");
+}
