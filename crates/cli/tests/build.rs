@@ -263,6 +263,14 @@ fn broken_dockerfiles_name_the_line() {
         ("FROM busybox AS a\nCOPY --from=b /x /y\nFROM busybox AS b\nCOPY --from=a /x /y\n", "circular dependency", ""),
         ("FROM nosuchimage:1\n", "nosuchimage", ""),
         ("", "no instructions", ""),
+        ("FROM busybox\nCOPY <<EOF /x\nnever closed\n", "heredoc", ""),
+        ("FROM busybox\nCOPY onlyone\n", "at least two arguments", "2"),
+        ("FROM busybox\nEXPOSE\n", "EXPOSE", "2"),
+        ("FROM busybox AS a\nFROM busybox AS A\n", "stage name", "2"),
+        ("ENV X=1\nFROM busybox\n", "no build stage", "1"),
+        ("FROM busybox\nHEALTHCHECK --interval=fast CMD true\n", "invalid duration", "2"),
+        ("FROM busybox\nONBUILD ONBUILD ENV A=1\n", "ONBUILD", "2"),
+        ("FROM busybox\nRUN --mount=type=bogus true\n", "bogus", "2"),
     ] {
         dockerfile(&s, df);
         let r = s.build(&["-q"]);
@@ -321,4 +329,19 @@ fn onbuild_triggers_run_in_the_child_build_only() {
     assert_eq!(s.files("child:1")["triggered.txt"].3, "from the trigger");
     assert!(child["Config"]["Env"].as_array().unwrap().contains(&serde_json::json!("TRIGGERED=yes")));
     assert_eq!(child["Config"]["OnBuild"], Value::Null, "triggers are not inherited further");
+}
+
+#[test]
+fn heredoc_sources_and_no_cache_filter() {
+    let s = setup();
+    dockerfile(&s, "FROM busybox AS one\nCOPY <<EOF /greeting.txt\nhello $HOME\nEOF\nFROM one\nCOPY <<-'EOT' /raw.txt\n\tliteral $HOME\n\tEOT\n");
+    s.build_ok(&["-t", "hd:1"]);
+    let fs = s.files("hd:1");
+    assert_eq!(
+        fs["greeting.txt"].3, "hello $HOME\n",
+        "COPY heredocs are written as they are (no build-time expansion)"
+    );
+    assert_eq!(fs["raw.txt"].3, "literal $HOME\n", "<<- strips leading tabs");
+    let out = s.build_ok(&["--no-cache-filter", "one", "-t", "hd:2"]);
+    assert_eq!(out.matches("CACHED").count(), 1, "only the unfiltered stage hits: {out}");
 }
