@@ -2,8 +2,11 @@
 //! archives, plain or compressed; `save` in both formats; `import` of a rootfs tarball.
 //!
 //! Archives are read in one streaming pass: each layer goes through the layer crate
-//! (checked, hashed, written uncompressed) straight into an anonymous ingest file, and
-//! nothing becomes visible in the store until the whole archive has been verified.
+//! (checked, hashed, written uncompressed) into an ingest and is linked into `blobs/`
+//! as soon as it is complete (content-addressed, and kept from GC by the lease), so no
+//! descriptor stays open however many layers there are. Images and tags are recorded
+//! in one transaction only once the whole archive has verified; a failed load takes
+//! back the blobs it added.
 
 mod changes;
 mod error;

@@ -6,11 +6,11 @@
 //! copied with `io::copy` from the blob file, which the standard library turns into
 //! `copy_file_range`/`sendfile` when the destination is a file or pipe.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashSet};
 use std::io::{self, Write};
 
 use gantry_image::manifest::DockerArchiveEntry;
-use gantry_image::{media, Digest, Reference};
+use gantry_image::{media, Digest, ImageConfig, Reference};
 use gantry_store::Store;
 use serde_json::{json, Value};
 
@@ -25,7 +25,35 @@ pub enum SaveFormat {
     Oci,
 }
 
-/// Writes the images (each with the references to record for it) to `out`.
+/// An image checked complete under the lease, ready to be written.
+struct Checked {
+    layers: Vec<gantry_store::LayerRecord>,
+    config: Vec<u8>,
+}
+
+/// Reads an image's layers and config and checks that they agree: the image must still
+/// exist, and the layers the store lists must be exactly those its config's
+/// `rootfs.diff_ids` names, in order. An archive whose manifest lists fewer layers than
+/// the config (`"Layers":[]` for an image removed meanwhile) would load nowhere.
+fn checked(store: &Store, id: &Digest) -> Result<Checked, ArchiveError> {
+    let layers = store.layers(id)?;
+    let config = store.read_blob(id)?;
+    let parsed = ImageConfig::parse(&config).map_err(|e| ArchiveError::BadConfig(format!("image {id}"), e))?;
+    let diff_ids = &parsed.rootfs.diff_ids;
+    if diff_ids.len() != layers.len() {
+        return Err(ArchiveError::IncompleteImage { id: *id, config: diff_ids.len(), stored: layers.len() });
+    }
+    for (position, (stored, config)) in layers.iter().zip(diff_ids).enumerate() {
+        if stored.diff_id != *config {
+            return Err(ArchiveError::LayerMismatch { id: *id, position, stored: stored.diff_id, config: *config });
+        }
+    }
+    Ok(Checked { layers, config })
+}
+
+/// Writes the images (each with the references to record for it) to `out`. Every
+/// image is checked complete (see [`checked`]) under the lease before the first byte
+/// is written, so a failed save writes nothing.
 pub fn save<W: Write>(
     store: &Store,
     images: &[(Digest, Vec<Reference>)],
@@ -33,26 +61,25 @@ pub fn save<W: Write>(
     format: SaveFormat,
 ) -> Result<(), ArchiveError> {
     let _lease = store.lease()?;
+    let checked: Vec<Checked> = images.iter().map(|(id, _)| checked(store, id)).collect::<Result<_, _>>()?;
     let mut w = TarWriter { out };
     w.file("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
     w.dir("blobs/")?;
     w.dir("blobs/sha256/")?;
-    let mut written: HashMap<Digest, ()> = HashMap::new();
+    let mut written: HashSet<Digest> = HashSet::new();
     let mut index_entries = Vec::new();
     let mut docker_entries = Vec::new();
     let mut repositories: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-    for (id, refs) in images {
-        let layers = store.layers(id)?;
+    for ((id, refs), Checked { layers, config }) in images.iter().zip(checked) {
         let mut layer_descs = Vec::new();
         for l in &layers {
-            if written.insert(l.diff_id, ()).is_none() {
+            if written.insert(l.diff_id) {
                 let mut f = store.open_blob(&l.diff_id)?;
                 w.blob_from_file(&l.diff_id, l.tar_size, &mut f)?;
             }
             layer_descs.push(descriptor(media::OCI_LAYER_TAR, &l.diff_id, l.tar_size));
         }
-        let config = store.read_blob(id)?;
-        if written.insert(*id, ()).is_none() {
+        if written.insert(*id) {
             w.file(&blob_path(id), &config)?;
         }
         let manifest = json!({
@@ -63,7 +90,7 @@ pub fn save<W: Write>(
         });
         let manifest_bytes = to_json(&manifest)?;
         let manifest_digest = Digest::of(&manifest_bytes);
-        if written.insert(manifest_digest, ()).is_none() {
+        if written.insert(manifest_digest) {
             w.file(&blob_path(&manifest_digest), &manifest_bytes)?;
         }
         let tags: Vec<&Reference> = refs.iter().filter(|r| r.tag().is_some()).collect();
@@ -168,5 +195,80 @@ impl<W: Write> TarWriter<W> {
     fn finish(mut self) -> Result<(), ArchiveError> {
         self.out.write_all(&[0u8; 1024]).map_err(ArchiveError::Write)?;
         self.out.flush().map_err(ArchiveError::Write)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gantry_store::{LayerRecord, NewImage};
+
+    /// A store holding two layer blobs and a config naming both; returns the config's
+    /// digest and the layers' records.
+    fn store_with_config(dir: &std::path::Path) -> (Store, Digest, Vec<LayerRecord>) {
+        let store = Store::open(dir).unwrap();
+        let layers: Vec<LayerRecord> = [&b"layer one"[..], b"layer two"]
+            .iter()
+            .map(|b| LayerRecord { diff_id: store.put_bytes(b).unwrap(), tar_size: b.len() as u64, content_size: 0 })
+            .collect();
+        let diff_ids: Vec<String> = layers.iter().map(|l| l.diff_id.to_string()).collect();
+        let config = serde_json::to_vec(&json!({
+            "architecture": "amd64",
+            "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        }))
+        .unwrap();
+        let id = store.put_bytes(&config).unwrap();
+        (store, id, layers)
+    }
+
+    fn put(store: &mut Store, id: Digest, layers: Vec<LayerRecord>) {
+        let img = NewImage { id, created_unix_nanos: 0, layers, labels: Default::default(), parent: None };
+        store.put_image(&img, &[]).unwrap();
+    }
+
+    #[test]
+    fn saves_a_complete_image() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut store, id, layers) = store_with_config(dir.path());
+        put(&mut store, id, layers);
+        let mut out = Vec::new();
+        save(&store, &[(id, vec![])], &mut out, SaveFormat::Docker).unwrap();
+        assert!(out.len() > 1024);
+    }
+
+    /// B2: an image whose stored layers fall short of its config is refused before a
+    /// byte is written, never saved with `"Layers":[]` or a partial list.
+    #[test]
+    fn refuses_an_image_missing_layers() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut store, id, mut layers) = store_with_config(dir.path());
+        layers.truncate(1);
+        put(&mut store, id, layers);
+        let mut out = Vec::new();
+        let err = save(&store, &[(id, vec![])], &mut out, SaveFormat::Docker).unwrap_err().to_string();
+        assert!(err.contains("lists 2 layers but the store has 1"), "{err}");
+        assert!(out.is_empty(), "a refused save wrote {} bytes", out.len());
+    }
+
+    #[test]
+    fn refuses_layers_out_of_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut store, id, mut layers) = store_with_config(dir.path());
+        layers.reverse();
+        put(&mut store, id, layers);
+        let err = save(&store, &[(id, vec![])], Vec::new(), SaveFormat::Oci).unwrap_err().to_string();
+        assert!(err.contains("layer 0 is"), "{err}");
+    }
+
+    /// An image removed after it was chosen is an error, not an image without layers.
+    #[test]
+    fn refuses_a_vanished_image() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, id, _) = store_with_config(dir.path());
+        let mut out = Vec::new();
+        let err = save(&store, &[(id, vec![])], &mut out, SaveFormat::Docker).unwrap_err().to_string();
+        assert!(err.contains("No such image"), "{err}");
+        assert!(out.is_empty());
     }
 }

@@ -412,3 +412,214 @@ fn gzipped_hostile_archives_are_refused() {
     }
     s.still_works();
 }
+
+// ---------------------------------------------------------------------------------------
+// Resource limits: descriptors, time and memory stay bounded whatever the archive
+// ---------------------------------------------------------------------------------------
+
+/// How a bounded run ended: the outcome, and the peak resident memory of the gantry
+/// process itself (from `wait4`, so other tests' children do not count).
+struct Bounded {
+    run: Run,
+    max_rss_kib: u64,
+}
+
+/// Runs `cmd` to its end, with `RLIMIT_NOFILE` lowered to `nofile` if given; a run
+/// still going after `timeout` is killed and fails the test (a hang must not hang the
+/// suite).
+// The child is reaped by `wait4` (which reports its rusage), not by `Child::wait`.
+#[allow(clippy::zombie_processes)]
+fn run_bounded(mut cmd: Command, nofile: Option<u64>, timeout: std::time::Duration) -> Bounded {
+    use std::io::Read;
+    use std::os::unix::process::CommandExt;
+    if let Some(n) = nofile {
+        // SAFETY: only setrlimit, which is async-signal-safe, runs between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                let lim = libc::rlimit { rlim_cur: n as libc::rlim_t, rlim_max: n as libc::rlim_t };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("start gantry");
+    let drain = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut s = Vec::new();
+            let _ = r.read_to_end(&mut s);
+            String::from_utf8_lossy(&s).into_owned()
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().unwrap()));
+    let err = drain(Box::new(child.stderr.take().unwrap()));
+    let pid = child.id() as libc::pid_t;
+    let deadline = std::time::Instant::now() + timeout;
+    let mut status = 0;
+    // SAFETY: rusage is plain old data; all zeros is a valid value.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: wait4 on our own child, with valid pointers.
+        let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+        if r == pid {
+            break;
+        }
+        assert_eq!(r, 0, "wait4: {}", std::io::Error::last_os_error());
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            // SAFETY: as above; reaps the killed child.
+            unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+            panic!("gantry did not finish within {timeout:?}: killed\nstderr so far:\n{}", err.join().unwrap());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    Bounded {
+        run: Run { code, stdout: out.join().unwrap(), stderr: err.join().unwrap() },
+        max_rss_kib: usage.ru_maxrss as u64,
+    }
+}
+
+/// B4: an archive of 1,100 layers (four images) loads with only 256 file descriptors:
+/// a staged layer holds no descriptor once it is hashed.
+#[test]
+fn archive_with_more_layers_than_descriptors_loads() {
+    let mut s = Scene::new();
+    let images = hostile::many_layers(&s.archives, 4, 275, false);
+    let archive = images[0].archive.to_str().unwrap().to_string();
+    let b = run_bounded(s.g.cmd(&["load", "-i", &archive]), Some(256), std::time::Duration::from_secs(300));
+    assert!(b.run.success(), "load with 256 descriptors failed:\n{}{}", b.run.stdout, b.run.stderr);
+    for img in &images {
+        assert!(b.run.stdout.contains(&format!("Loaded image: {}", img.tag)), "output:\n{}", b.run.stdout);
+    }
+    let out = s.g.ok(&["inspect", &images[3].tag]);
+    let json: serde_json::Value = serde_json::from_str(&out).expect("inspect prints JSON");
+    assert_eq!(json[0]["Id"], images[3].id);
+    assert_eq!(json[0]["RootFS"]["Layers"], serde_json::json!(images[3].diff_ids));
+    let blobs = hostile::blob_names(s.g.root());
+    let expected = images.iter().flat_map(|i| i.diff_ids.iter().chain([&i.id])).map(|d| d[7..].to_string());
+    let missing: Vec<String> = expected.filter(|d| !blobs.contains(d)).collect();
+    assert!(missing.is_empty(), "{} blobs missing after the load", missing.len());
+    assert!(hostile::ingest_leftovers(s.g.root()).is_empty());
+    s.still_works();
+}
+
+/// B4: layers are linked into the store as they are read, so a load that fails after
+/// reading 1,100 of them (the last image's config names a wrong DiffID) must remove
+/// every blob it added, and none that was there before.
+#[test]
+fn failed_load_of_many_layers_removes_what_it_linked() {
+    let mut s = Scene::new();
+    let images = hostile::many_layers(&s.archives, 4, 275, true);
+    // The first layer of the archive is already in the store: the failed load must
+    // leave it there.
+    let first = hostile::many_layers(&s.archives.join("first"), 1, 1, false);
+    assert_eq!(first[0].diff_ids[0], images[0].diff_ids[0]);
+    let r = s.load(&first[0].archive, Via::File);
+    assert!(r.success(), "loading the one-layer image failed:\n{}{}", r.stdout, r.stderr);
+    s.images_before = s.g.ok(&["images", "-a", "--no-trunc"]);
+    s.blobs_before = hostile::blob_names(s.g.root());
+    assert!(s.blobs_before.contains(&images[0].diff_ids[0][7..]));
+    s.refused(&images[0].archive, Via::File, &["diff id", "diffid", "digest"]);
+    let b = run_bounded(
+        s.g.cmd(&["load", "-i", images[0].archive.to_str().unwrap()]),
+        Some(256),
+        std::time::Duration::from_secs(300),
+    );
+    assert!(!b.run.success());
+    assert_one_error_line(&b.run.stderr, "diff id");
+    s.assert_untouched("many layers, refused with 256 descriptors");
+    s.still_works();
+}
+
+/// B5: indexes nested four deep, each naming the next 200 times, load at once (each is
+/// expanded once), and an index listing more than 10,000 descriptors is refused by name.
+#[test]
+fn nested_indexes_are_expanded_once() {
+    let mut s = Scene::new();
+    let v = hostile::nested_index(&s.archives, 4, 200);
+    let b =
+        run_bounded(s.g.cmd(&["load", "-i", v.archive.to_str().unwrap()]), None, std::time::Duration::from_secs(20));
+    assert!(b.run.success(), "nested index load failed:\n{}{}", b.run.stdout, b.run.stderr);
+    assert!(b.run.stdout.contains(&format!("Loaded image ID: {}", v.id)), "output:\n{}", b.run.stdout);
+    s.images_before = s.g.ok(&["images", "-a", "--no-trunc"]);
+    s.blobs_before = hostile::blob_names(s.g.root());
+    let wide = hostile::nested_index(&s.archives, 0, 10_001);
+    s.refused(&wide.archive, Via::File, &["index.json"]);
+    s.still_works();
+}
+
+/// Peak memory a refused flood may cost: the 64 MiB budget plus the process itself.
+const MAX_RSS_KIB: u64 = 128 * 1024;
+
+/// B6: archives of many 4 KiB files, of 16 MiB JSON-looking files, or of endless links
+/// are refused with one line naming the entry where the limit was reached, and the load
+/// stays within bounded memory.
+#[test]
+fn floods_of_small_files_and_links_are_refused_in_bounded_memory() {
+    let mut s = Scene::new();
+    let cases = [
+        (hostile::small_file_flood(&s.archives, 40_000, 4096), "memory"),
+        (hostile::small_file_flood(&s.archives, 12, 16 << 20), "memory"),
+        (hostile::link_flood(&s.archives, 100_001), "links"),
+    ];
+    for (archive, needle) in cases {
+        let what = archive.file_name().unwrap().to_string_lossy().into_owned();
+        let b =
+            run_bounded(s.g.cmd(&["load", "-i", archive.to_str().unwrap()]), None, std::time::Duration::from_secs(300));
+        eprintln!("{what}: peak RSS {} KiB: {}", b.max_rss_kib, b.run.stderr.trim());
+        assert!(matches!(b.run.code, Some(c) if c != 0), "{what}: should fail:\n{}{}", b.run.stdout, b.run.stderr);
+        assert_one_error_line(&b.run.stderr, needle);
+        assert!(b.run.stderr.contains("archive entry \""), "{what}: the error should name the entry: {}", b.run.stderr);
+        assert!(b.max_rss_kib < MAX_RSS_KIB, "{what}: gantry peaked at {} KiB of memory", b.max_rss_kib);
+        s.assert_untouched(&what);
+    }
+    s.still_works();
+}
+
+/// B7: a file no manifest names (a README beside the image, or a stray tar) is ignored,
+/// and a stray tar is not kept in the store.
+#[test]
+fn unreferenced_files_are_ignored() {
+    let mut s = Scene::new();
+    let readme: Vec<u8> = b"This archive holds an image. \x1b[1mLoad it\x1b[0m with docker load.\n"
+        .iter()
+        .copied()
+        .cycle()
+        .take(6 * 1024)
+        .collect();
+    let stray = hostile::stray_layer(7, 6 * 1024);
+    let stray_hex = hostile::sha256_hex(&stray);
+    for layout in Layout::ALL {
+        for (name, data) in [("README.txt", &readme), ("stray.tar", &stray)] {
+            let stem = name.split('.').next().unwrap_or(name).to_lowercase();
+            let tag = format!("hostile/extra-{stem}:{}", layout.name());
+            let v = hostile::valid_with_extra_file(&s.archives, layout, &tag, name, data);
+            let r = s.load(&v.archive, Via::File);
+            assert!(r.success(), "{layout:?} with {name}: load failed:\n{}{}", r.stdout, r.stderr);
+            assert!(r.stdout.contains(&format!("Loaded image: {tag}")), "{layout:?}: output:\n{}", r.stdout);
+            let blobs = hostile::blob_names(s.g.root());
+            assert!(!blobs.contains(&stray_hex), "{layout:?}: the unreferenced {name} was kept as a blob");
+        }
+    }
+    assert_eq!(hostile::corrupt_blobs(s.g.root()), vec![]);
+    s.still_works();
+}
+
+/// B7: a layer the manifest names that is not a tar fails the load with one short line,
+/// without echoing the entry's bytes raw.
+#[test]
+fn referenced_garbage_layer_is_refused_in_one_short_line() {
+    let mut s = Scene::new();
+    for layout in Layout::ALL {
+        let a = hostile::garbage_layer(&s.archives, layout);
+        s.refused(&a, Via::File, &["corrupt", "not a tar", "checksum"]);
+        let r = s.load(&a, Via::File);
+        let line = r.stderr.trim();
+        assert!(line.len() < 600, "{layout:?}: the error line is {} bytes long: {line}", line.len());
+        assert!(line.contains("layer"), "{layout:?}: the error should name the layer: {line}");
+    }
+    s.still_works();
+}

@@ -135,15 +135,18 @@ impl Store {
     /// Records several images and their references in one transaction: all or none
     /// (a loaded archive appears whole or not at all).
     pub fn put_images(&mut self, images: &[(NewImage, Vec<Reference>)]) -> Result<Vec<Vec<Tagged>>, StoreError> {
+        self.sync_blobs()?;
+        // Checked under the write lock: blobs are only ever removed under it too
+        // (GC, a failed load's clean-up), so none can vanish before this commits.
+        let blobs = self.root.join("blobs/sha256");
+        let tx = self.db.transaction_with_behavior(TransactionBehavior::Immediate)?;
         for (img, _) in images {
             for d in img.layers.iter().map(|l| &l.diff_id).chain([&img.id]) {
-                if !self.has_blob(d) {
+                if !blobs.join(d.hex()).is_file() {
                     return Err(StoreError::MissingBlob(*d));
                 }
             }
         }
-        self.sync_blobs()?;
-        let tx = self.db.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut out = Vec::new();
         for (img, refs) in images {
             for l in &img.layers {
@@ -334,6 +337,30 @@ impl Store {
         }
         tx.commit()?;
         Ok((removed, deleted))
+    }
+
+    /// Removes these blobs unless metadata names them (an image, a layer, a cache
+    /// record), under the write lock: a failed load takes back what it added without
+    /// racing a concurrent load that is recording an image using the same content.
+    pub fn remove_blobs_unless_referenced(&mut self, digests: &[Digest]) -> Result<usize, StoreError> {
+        let tx = self.db.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut removed = 0;
+        for d in digests {
+            let named = tx
+                .query_row(
+                    "SELECT 1 FROM images WHERE id = ?1 UNION ALL SELECT 1 FROM layers WHERE diff_id = ?1
+                     UNION ALL SELECT 1 FROM build_cache WHERE config = ?1 LIMIT 1",
+                    [d.to_string()],
+                    |_| Ok(()),
+                )
+                .optional()?
+                .is_some();
+            if !named && std::fs::remove_file(self.root.join("blobs/sha256").join(d.hex())).is_ok() {
+                removed += 1;
+            }
+        }
+        tx.commit()?;
+        Ok(removed)
     }
 
     /// Every image's layer list (bottom first), for questions about sharing such as

@@ -780,6 +780,217 @@ fn walk(dir: &Path, f: &mut dyn FnMut(&Path)) {
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// Archives that are valid but large, wide or deep (resource limits of the loader)
+// ---------------------------------------------------------------------------------------
+
+/// One archive holding `images` images of `layers_each` distinct small layers each
+/// (every layer a tar of one 5,000-byte pseudo-random file, so about 6.5 KiB: above the
+/// 4 KiB a loader may keep in memory), tagged `hostile/many-<i>:1`, in the Docker 25
+/// layout with the layers first and `manifest.json` last, as `docker save` orders them.
+/// With `break_last`, the last image's config names a wrong DiffID for its last layer
+/// (the manifest still names the layer by its true digest), so the load fails only
+/// after every layer has been read. Layer `j` of image `i` is the same in every such
+/// archive, so a test can load part of one beforehand.
+///
+/// Returns one [`BaseImage`] per image (all with the same archive path).
+pub fn many_layers(dir: &Path, images: usize, layers_each: usize, break_last: bool) -> Vec<BaseImage> {
+    fs::create_dir_all(dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+    let path = dir.join(format!("many-layers-{images}x{layers_each}{}.tar", if break_last { "-broken" } else { "" }));
+    let file = BufWriter::new(File::create(&path).unwrap_or_else(|e| panic!("create {}: {e}", path.display())));
+    let mut t = RawTar::new(file);
+    t.dir("blobs/").unwrap();
+    t.dir("blobs/sha256/").unwrap();
+    let mut plans = Vec::new();
+    for i in 0..images {
+        let mut layers = Vec::new();
+        for j in 0..layers_each {
+            let seed = ((i as u64) << 32) | j as u64;
+            let mut buf = Vec::new();
+            let mut lt = RawTar::new(&mut buf);
+            lt.file(&format!("layer/{i}/{j}"), &noise(seed, 5000)).unwrap();
+            lt.finish().unwrap();
+            let blob = Blob::honest(buf);
+            t.file(&format!("blobs/sha256/{}", blob.digest), &blob.bytes).unwrap();
+            layers.push(blob);
+        }
+        let mut declared: Vec<Blob> =
+            layers.iter().map(|l| Blob { bytes: Vec::new(), digest: l.digest.clone() }).collect();
+        if break_last && i + 1 == images {
+            if let Some(last) = declared.last_mut() {
+                last.digest = sha256_hex(b"not the last layer");
+            }
+        }
+        let config = Blob::honest(config_json(&declared));
+        t.file(&format!("blobs/sha256/{}", config.digest), &config.bytes).unwrap();
+        plans.push((format!("hostile/many-{i}:1"), config, layers));
+    }
+    let manifest: Vec<serde_json::Value> = plans
+        .iter()
+        .map(|(tag, config, layers)| {
+            serde_json::json!({
+                "Config": format!("blobs/sha256/{}", config.digest),
+                "RepoTags": [tag],
+                "Layers": layers.iter().map(|l| format!("blobs/sha256/{}", l.digest)).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    t.file("manifest.json", &serde_json::to_vec(&manifest).unwrap()).unwrap();
+    t.finish().unwrap().into_inner().map_err(|e| e.into_error()).unwrap().sync_all().unwrap();
+    plans
+        .into_iter()
+        .map(|(tag, config, layers)| BaseImage {
+            archive: path.clone(),
+            id: format!("sha256:{}", config.digest),
+            diff_ids: layers.iter().map(|l| format!("sha256:{}", l.digest)).collect(),
+            tag,
+        })
+        .collect()
+}
+
+/// An OCI archive of one valid, untagged image reached through `levels` nested indexes,
+/// each listing the next one `width` times; the last lists the image's manifest `width`
+/// times (with `levels == 0`, `index.json` itself lists the manifest `width` times).
+/// A loader that expands an index once per descriptor naming it does `width^levels`
+/// work; one that remembers what it expanded does `width * levels`.
+pub fn nested_index(dir: &Path, levels: usize, width: usize) -> BaseImage {
+    let case = format!("nested-index-{levels}x{width}");
+    let path = out_path(dir, &case, Layout::Oci);
+    let plan = Plan::new(Layout::Oci, &tag_of(&case, Layout::Oci), seed_of(&case, Layout::Oci), 8 * 1024, Twist::None);
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": format!("sha256:{}", plan.config.digest),
+            "size": plan.config.bytes.len(),
+        },
+        "layers": plan.layers.iter().map(|l| serde_json::json!({
+            "mediaType": LAYER_TAR,
+            "digest": format!("sha256:{}", l.digest),
+            "size": l.bytes.len(),
+        })).collect::<Vec<_>>(),
+    }))
+    .unwrap();
+    let index_of = |media_type: &str, target: &[u8]| {
+        let d = serde_json::json!({
+            "mediaType": media_type,
+            "digest": format!("sha256:{}", sha256_hex(target)),
+            "size": target.len(),
+        });
+        serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": vec![d; width],
+        }))
+        .unwrap()
+    };
+    // Innermost first: each index lists the one written before it.
+    let mut blobs = vec![manifest.clone()];
+    let mut top = index_of("application/vnd.oci.image.manifest.v1+json", &manifest);
+    for _ in 0..levels {
+        blobs.push(top.clone());
+        top = index_of("application/vnd.oci.image.index.v1+json", &top);
+    }
+    let file = BufWriter::new(File::create(&path).unwrap_or_else(|e| panic!("create {}: {e}", path.display())));
+    let mut t = RawTar::new(file);
+    t.file("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    t.file("index.json", &top).unwrap();
+    t.dir("blobs/").unwrap();
+    t.dir("blobs/sha256/").unwrap();
+    for b in blobs.iter().chain([&plan.config.bytes]).chain(plan.layers.iter().map(|l| &l.bytes)) {
+        t.file(&format!("blobs/sha256/{}", sha256_hex(b)), b).unwrap();
+    }
+    t.finish().unwrap().into_inner().map_err(|e| e.into_error()).unwrap().sync_all().unwrap();
+    BaseImage {
+        archive: path,
+        id: format!("sha256:{}", plan.config.digest),
+        diff_ids: plan.layers.iter().map(|l| format!("sha256:{}", l.digest)).collect(),
+        tag: String::new(),
+    }
+}
+
+/// A gzip-compressed tar of `count` regular files of `size` bytes each, `{` followed
+/// by spaces (so every one looks like a JSON document a loader might keep in memory),
+/// and nothing else. It compresses to almost nothing, so a small download can ask a
+/// loader for `count * size` bytes of memory.
+pub fn small_file_flood(dir: &Path, count: usize, size: usize) -> PathBuf {
+    fs::create_dir_all(dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+    let path = dir.join(format!("flood-{count}x{size}.tar.gz"));
+    let file = BufWriter::new(File::create(&path).unwrap_or_else(|e| panic!("create {}: {e}", path.display())));
+    let mut data = vec![b' '; size];
+    if let Some(first) = data.first_mut() {
+        *first = b'{';
+    }
+    let mut t = RawTar::new(flate2::write::GzEncoder::new(file, flate2::Compression::fast()));
+    for i in 0..count {
+        t.file(&format!("f/{i}.json"), &data).unwrap();
+    }
+    t.finish().unwrap().finish().unwrap().into_inner().map_err(|e| e.into_error()).unwrap().sync_all().unwrap();
+    path
+}
+
+/// A gzip-compressed tar of `count` symbolic links (`l/<i> -> target`) and nothing else.
+pub fn link_flood(dir: &Path, count: usize) -> PathBuf {
+    fs::create_dir_all(dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+    let path = dir.join(format!("links-{count}.tar.gz"));
+    let file = BufWriter::new(File::create(&path).unwrap_or_else(|e| panic!("create {}: {e}", path.display())));
+    let mut t = RawTar::new(flate2::write::GzEncoder::new(file, flate2::Compression::fast()));
+    for i in 0..count {
+        t.symlink(&format!("l/{i}"), "target").unwrap();
+    }
+    t.finish().unwrap().finish().unwrap().into_inner().map_err(|e| e.into_error()).unwrap().sync_all().unwrap();
+    path
+}
+
+/// [`valid`]'s image with one more top-level file (`name`, holding `data`) that no
+/// manifest names, as a README or a signature beside the image: docker ignores it.
+pub fn valid_with_extra_file(dir: &Path, layout: Layout, tag: &str, name: &str, data: &[u8]) -> BaseImage {
+    fs::create_dir_all(dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
+    let archive = dir.join(format!("extra-{}-{}.tar", layout.name(), &sha256_hex(tag.as_bytes())[..12]));
+    let mut plan = Plan::new(layout, tag, seed_of(tag, layout), 64 * 1024, Twist::None);
+    plan.outer_first.push((name.to_string(), data.to_vec()));
+    plan.write(&archive);
+    BaseImage {
+        archive,
+        id: format!("sha256:{}", plan.config.digest),
+        diff_ids: plan.layers.iter().map(|l| format!("sha256:{}", l.digest)).collect(),
+        tag: tag.to_string(),
+    }
+}
+
+/// A plain tar layer (one file of `len` pseudo-random bytes from `seed`), for tests that
+/// put a valid layer where no manifest names it.
+pub fn stray_layer(seed: u64, len: usize) -> Vec<u8> {
+    let mut buf = Vec::new();
+    let mut t = RawTar::new(&mut buf);
+    t.file("stray/data", &noise(seed, len)).unwrap();
+    t.finish().unwrap();
+    buf
+}
+
+/// Text full of terminal control sequences ([`CONTROL_CHARS_NAME`] repeated), 8 KiB:
+/// neither a tar nor JSON, and dangerous if echoed.
+pub fn control_garbage() -> Vec<u8> {
+    let mut out = Vec::new();
+    while out.len() < 8 * 1024 {
+        out.extend_from_slice(CONTROL_CHARS_NAME.as_bytes());
+        out.extend_from_slice(b" garbage, not a tar\n");
+    }
+    out
+}
+
+/// The second layer is [`control_garbage`] (honestly digested, and named so by the
+/// config): the manifest names an entry that is not a tar, and a loader quoting its
+/// parser's complaint would print the garbage.
+pub fn garbage_layer(dir: &Path, layout: Layout) -> PathBuf {
+    build(dir, "garbage-layer", layout, 16 * 1024, Twist::None, |plan| {
+        plan.layers[1] = Blob::honest(control_garbage());
+        reconfig(plan);
+    })
+    .0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
