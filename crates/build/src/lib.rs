@@ -4,6 +4,7 @@
 
 pub mod chmod;
 pub mod context;
+pub mod export;
 pub mod fsview;
 pub mod layerwriter;
 

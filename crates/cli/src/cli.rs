@@ -46,6 +46,9 @@ pub enum Command {
     /// Manage gantry's store
     #[command(subcommand)]
     System(SystemCommand),
+    /// Manage builds
+    #[command(subcommand)]
+    Builder(BuilderCommand),
     /// Show the gantry version information
     Version(FormatOnly),
     /// Display system-wide information
@@ -77,6 +80,34 @@ pub enum ImageCommand {
     /// Import the contents from a tarball to create a filesystem image
     Import(ImportArgs),
 }
+
+// --- `builder` (build-outputs work) ---
+
+#[derive(Subcommand, Debug)]
+pub enum BuilderCommand {
+    /// Build an image from a Dockerfile
+    Build(BuildArgs),
+    /// Remove build cache
+    Prune(BuilderPruneArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct BuilderPruneArgs {
+    /// Remove all unused build cache, not just dangling ones
+    #[arg(short, long)]
+    pub all: bool,
+    /// Do not prompt for confirmation
+    #[arg(short, long)]
+    pub force: bool,
+    /// Provide filter values (e.g. "until=24h")
+    #[arg(long = "filter", value_name = "filter")]
+    pub filter: Vec<String>,
+    /// Amount of disk space to keep for cache
+    #[arg(long = "keep-storage", value_name = "bytes")]
+    pub keep_storage: Option<String>,
+}
+
+// --- end of `builder` ---
 
 #[derive(Subcommand, Debug)]
 pub enum SystemCommand {
@@ -232,9 +263,13 @@ pub struct FormatOnly {
 
 #[derive(Args, Debug)]
 pub struct BuildArgs {
-    /// The build context: a directory
-    #[arg(value_name = "PATH")]
+    /// The build context: a directory, a tar archive (plain, gzip, zstd or xz), or -
+    /// to read an archive or a Dockerfile from STDIN
+    #[arg(value_name = "PATH | -")]
     pub context: PathBuf,
+    /// Output destination (format: "type=local,dest=path")
+    #[arg(short, long = "output", value_name = "stringArray")]
+    pub output: Vec<String>,
     /// Name and optionally a tag in the 'name:tag' format
     #[arg(short, long = "tag")]
     pub tag: Vec<String>,

@@ -24,6 +24,7 @@
 //! (32 KiB for gzip, up to 128 MiB for zstd, at most 256 MiB for xz), and one
 //! pax / GNU long-name entry of at most 1 MiB (the `tar` crate holds those in memory).
 
+pub mod apply;
 mod check;
 mod pipe;
 

@@ -2,6 +2,7 @@
 
 mod archive;
 mod build;
+mod builder;
 mod filter;
 mod images;
 mod inspect;
@@ -12,7 +13,7 @@ use std::process::ExitCode;
 
 use gantry_store::Store;
 
-use crate::cli::{Cli, Command, ImageCommand, SystemCommand};
+use crate::cli::{BuilderCommand, Cli, Command, ImageCommand, SystemCommand};
 use crate::error::CliError;
 
 /// What every command gets: the opened store.
@@ -32,7 +33,10 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
     let mut ctx = Ctx { store: Store::open(&root)? };
     let ok = |()| ExitCode::SUCCESS;
     match cli.command {
-        Command::Build(a) | Command::Image(ImageCommand::Build(a)) => build::build(&mut ctx, &a).map(ok),
+        Command::Build(a) | Command::Image(ImageCommand::Build(a)) | Command::Builder(BuilderCommand::Build(a)) => {
+            build::build(&mut ctx, &a).map(ok)
+        }
+        Command::Builder(BuilderCommand::Prune(a)) => builder::prune(&mut ctx, &a).map(ok),
         Command::Images(a) | Command::Image(ImageCommand::Ls(a)) => images::images(&ctx, &a).map(ok),
         Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => images::tag(&mut ctx, &a).map(ok),
         Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => remove::rmi(&mut ctx, &a).map(ok),

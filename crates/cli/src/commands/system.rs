@@ -34,12 +34,17 @@ pub fn df(ctx: &Ctx, a: &DfArgs) -> Result<(), CliError> {
         }
     }
     let zero = |t: &str| json!({"Type": t, "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"});
+    // Build cache as `builder prune` sees it (see builder.rs): SIZE is what only the
+    // cache holds, all of it reclaimable; docker prints no percentage on this row.
+    let cache = super::builder::CacheUsage::load(&ctx.store)?;
+    let cache_size = units::human_size_with_precision(cache.size() as f64, 4);
     let rows = vec![
         json!({"Type": "Images", "TotalCount": images.len().to_string(), "Active": "0",
                "Size": units::human_size_with_precision(size as f64, 4), "Reclaimable": reclaimable(size, size)}),
         zero("Containers"),
         zero("Local Volumes"),
-        zero("Build Cache"),
+        json!({"Type": "Build Cache", "TotalCount": cache.records.len().to_string(), "Active": "0",
+               "Size": cache_size, "Reclaimable": cache_size}),
     ];
     let headers = json!({"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE", "Reclaimable": "RECLAIMABLE"});
     let format = Format::parse(a.format.as_deref().unwrap_or(DF_TABLE), DF_TABLE);
