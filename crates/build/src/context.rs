@@ -35,8 +35,11 @@ pub struct ContextEntry {
 /// What one COPY source (after wildcard expansion) names.
 #[derive(Debug, Clone)]
 pub struct SourceRoot {
-    /// Context-relative path of the source.
+    /// Context-relative path of the source (after following a named symlink).
     pub path: String,
+    /// The name the source was given (a symlink's own name, not its target's): the
+    /// name it gets in the destination directory.
+    pub name: String,
     /// A directory's contents are copied, not the directory itself.
     pub is_dir: bool,
     /// The root first, then everything below a directory, in path order.
@@ -243,7 +246,8 @@ impl Context {
             if is_dir {
                 self.walk(&resolved, &abs, "", &mut entries)?;
             }
-            roots.push(SourceRoot { path: resolved, is_dir, entries });
+            let name = path.rsplit('/').next().unwrap_or("").to_string();
+            roots.push(SourceRoot { path: resolved, name, is_dir, entries });
         }
         if roots.is_empty() {
             return Err(not_found(src));

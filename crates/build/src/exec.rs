@@ -317,7 +317,12 @@ impl Builder<'_> {
                 config: ImageConfig {
                     architecture: oci_arch().into(),
                     os: "linux".into(),
-                    config: Some(ContainerConfig { env: Some(vec![DEFAULT_PATH.into()]), ..Default::default() }),
+                    config: Some(ContainerConfig {
+                        env: Some(vec![DEFAULT_PATH.into()]),
+                        // BuildKit's empty image works in "/".
+                        working_dir: Some("/".into()),
+                        ..Default::default()
+                    }),
                     rootfs: RootFs { kind: "layers".into(), diff_ids: vec![] },
                     ..Default::default()
                 },
@@ -388,14 +393,24 @@ impl Builder<'_> {
         Ok(v)
     }
 
-    /// The environment words are expanded against: the stage's ARGs, then its ENV
-    /// (ENV wins over ARG, as in BuildKit).
-    fn env(st: &State, args: &[(String, String)]) -> Vec<(String, String)> {
-        let mut env = args.to_vec();
-        for e in st.config.config.as_ref().and_then(|c| c.env.as_ref()).into_iter().flatten() {
-            let (k, v) = e.split_once('=').unwrap_or((e, ""));
-            env.push((k.to_string(), v.to_string()));
-        }
+    /// The environment words are expanded against: the image's Env, then this stage's
+    /// ARG and ENV declarations in order, the later winning (BuildKit adds each ARG to
+    /// the build environment, so an ARG after an ENV of the same name wins there, while
+    /// the image's own Env keeps the ENV value).
+    fn env(st: &State, scope: &[(String, String)]) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = st
+            .config
+            .config
+            .as_ref()
+            .and_then(|c| c.env.as_ref())
+            .into_iter()
+            .flatten()
+            .map(|e| {
+                let (k, v) = e.split_once('=').unwrap_or((e, ""));
+                (k.to_string(), v.to_string())
+            })
+            .collect();
+        env.extend(scope.iter().cloned());
         env
     }
 
@@ -444,6 +459,7 @@ impl Builder<'_> {
                     expanded.push((k.clone(), x(v)?));
                 }
                 let shown: Vec<String> = expanded.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                args.extend(expanded.iter().cloned());
                 self.metadata(
                     st,
                     id,
@@ -505,7 +521,7 @@ impl Builder<'_> {
                 let mut list = Vec::new();
                 for p in ports {
                     for w in self.lexer.expand_words(p, &env).map_err(|e| BuildError::at(cmd, e.to_string()))? {
-                        list.push(if w.contains('/') { w } else { format!("{w}/tcp") });
+                        list.extend(port_specs(&w).map_err(|e| BuildError::at(cmd, e))?);
                     }
                 }
                 let shown: Vec<String> = list.iter().map(|p| format!("{p}:{{}}")).collect();
@@ -838,11 +854,8 @@ impl Builder<'_> {
         no_cache: bool,
     ) -> Result<(), BuildError> {
         let current = st.config.config.as_ref().and_then(|c| c.working_dir.clone()).unwrap_or_else(|| "/".into());
-        let wd = if w.starts_with('/') {
-            format!("/{}", clean(w))
-        } else {
-            format!("/{}", clean(&format!("{current}/{w}")))
-        };
+        // BuildKit keeps an absolute WORKDIR as written and joins (cleaning) a relative one.
+        let wd = if w.starts_with('/') { w.to_string() } else { format!("/{}", clean(&format!("{current}/{w}"))) };
         let created_by = format!("WORKDIR {wd}");
         let user = st.config.config.as_ref().and_then(|c| c.user.clone()).unwrap_or_default();
         let key = key_of(&[st.key.as_bytes(), created_by.as_bytes(), user.as_bytes()]);
@@ -875,6 +888,45 @@ impl Builder<'_> {
 
 fn dir_item(path: String, uid: u64, gid: u64, mtime: u64) -> Item<'static> {
     Item { path, kind: Kind::Dir, mode: 0o755, uid, gid, mtime, size: 0, link: None, source: Source::Empty }
+}
+
+/// One EXPOSE word as docker's nat.ParsePortSpecs reads it: `80`, `80/udp`, or a
+/// range `9000-9002[/proto]`, expanded to one `port/proto` per port.
+fn port_specs(word: &str) -> Result<Vec<String>, String> {
+    let (ports, proto) = word.split_once('/').unwrap_or((word, "tcp"));
+    let bad = || format!("invalid containerPort: {word}");
+    if !matches!(proto.to_ascii_lowercase().as_str(), "tcp" | "udp" | "sctp") {
+        return Err(format!("invalid proto: {proto}"));
+    }
+    let (lo, hi) = match ports.split_once('-') {
+        Some((a, b)) => (a.parse::<u16>().map_err(|_| bad())?, b.parse::<u16>().map_err(|_| bad())?),
+        None => {
+            let p = ports.parse::<u16>().map_err(|_| bad())?;
+            (p, p)
+        }
+    };
+    if hi < lo {
+        return Err(bad());
+    }
+    Ok((lo..=hi).map(|p| format!("{p}/{}", proto.to_ascii_lowercase())).collect())
+}
+
+/// Where a destination really is in the image: each existing component is followed
+/// through the image's symlinks (as a chroot would), the rest appended as written.
+fn resolve_dest(view: &FsView, dest: &str) -> String {
+    let mut resolved = String::new();
+    let parts: Vec<&str> = dest.split('/').filter(|p| !p.is_empty()).collect();
+    for (i, part) in parts.iter().enumerate() {
+        let next = if resolved.is_empty() { part.to_string() } else { format!("{resolved}/{part}") };
+        match view.resolve(&next, true) {
+            Some((real, _)) => resolved = real,
+            None => {
+                let rest = parts[i..].join("/");
+                return if resolved.is_empty() { rest } else { format!("{resolved}/{rest}") };
+            }
+        }
+    }
+    resolved
 }
 
 /// COPY/ADD after word expansion.
@@ -997,11 +1049,20 @@ impl Builder<'_> {
         let now = self.now.max(0) as u64;
         self.cached(st, id, began, key, no_cache, |b, st| {
             let view = b.view(st)?;
-            let (uid, gid) = match &spec.chown {
-                Some(c) => resolve_owner(b.store, &view, c).map_err(|e| BuildError::at(cmd, e.to_string()))?,
-                None => (0, 0),
+            // Context files become root's unless --chown says otherwise; files from
+            // another stage or image keep their owners (docker and BuildKit alike).
+            let chown = match &spec.chown {
+                Some(c) => Some(resolve_owner(b.store, &view, c).map_err(|e| BuildError::at(cmd, e.to_string()))?),
+                None => None,
             };
-            let dest_is_dir = dest_is_dir_syntax || dest.is_empty() || view.is_dir(&dest);
+            let (uid, gid) = chown.unwrap_or((0, 0));
+            // Writing through a symlink the image already has writes where it points.
+            let dest = resolve_dest(&view, &dest);
+            let dir_source = roots.iter().any(|r| r.is_dir)
+                || source_stage.as_mut().is_some_and(|src| {
+                    b.view(src).is_ok_and(|v| spec.sources.iter().any(|s| v.is_dir(s)))
+                });
+            let dest_is_dir = dest_is_dir_syntax || dest.is_empty() || dir_source || view.is_dir(&dest);
             let mut items: Vec<Item> = Vec::new();
             let mut count = 0;
             let target = |rel: &str, base: &str, root_is_dir: bool| -> String {
@@ -1010,7 +1071,7 @@ impl Builder<'_> {
             };
             for root in &roots {
                 count += 1;
-                let base = root.path.rsplit('/').next().unwrap_or("").to_string();
+                let base = root.name.clone();
                 for e in &root.entries {
                     if root.is_dir && e.rel.is_empty() {
                         continue; // the directory itself: its contents go to dest
@@ -1038,7 +1099,8 @@ impl Builder<'_> {
                     };
                     count += 1;
                     let is_dir = entry.kind == Kind::Dir;
-                    let base = resolved.rsplit('/').next().unwrap_or("").to_string();
+                    // A followed symlink keeps its own name in the destination.
+                    let base = clean(s).rsplit('/').next().unwrap_or("").to_string();
                     for (p, e) in source_view.walk(&resolved) {
                         let rel = p.strip_prefix(&resolved).unwrap_or("").trim_start_matches('/');
                         if is_dir && rel.is_empty() {
@@ -1055,6 +1117,7 @@ impl Builder<'_> {
                             k => (k, e.link.clone(), e.size),
                         };
                         let source = if kind == Kind::File { Source::View(&source_view, e.clone()) } else { Source::Empty };
+                        let (uid, gid) = chown.unwrap_or((e.uid, e.gid));
                         items.push(Item { path, kind, mode, uid, gid, mtime: e.mtime, size, link, source });
                     }
                 }
@@ -1074,8 +1137,8 @@ impl Builder<'_> {
             for part in dir_of_dest.split('/').filter(|p| !p.is_empty()) {
                 prefix = if prefix.is_empty() { part.to_string() } else { format!("{prefix}/{part}") };
                 if !view.is_dir(&prefix) && !items.iter().any(|i| i.path == prefix) {
-                    let (u, g) = if prefix == dir_of_dest { (uid, gid) } else { (0, 0) };
-                    items.push(dir_item(prefix.clone(), u, g, now));
+                    // BuildKit creates every missing directory of the path as --chown's owner.
+                    items.push(dir_item(prefix.clone(), uid, gid, now));
                 }
             }
             let rec = write_layer(b.store, b.clamp(items))?;
