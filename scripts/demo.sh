@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds nothing itself: runs gantry's image workflow on a real root filesystem made
-# from Debian's busybox-static (/bin/busybox), in a throwaway store.
-#   import -> tag -> images -> inspect -> history -> save -> rmi -> load -> images
+# Runs gantry's image workflow on a real root filesystem made from Debian's
+# busybox-static (/bin/busybox), in a throwaway store:
+#   import -> build (twice: the second is all cache) -> images -> inspect -> history
+#   -> save -> rmi -> load -> images
 set -euo pipefail
 GANTRY=${GANTRY:-$(dirname "$0")/../target/release/gantry}
 BUSYBOX=${BUSYBOX:-/bin/busybox}
@@ -16,11 +17,18 @@ tar --numeric-owner -C "$rootfs" -cf "$work/rootfs.tar" .
 g() { echo "+ gantry $*" >&2; "$GANTRY" --root "$root" "$@"; }
 g import -c 'CMD ["/bin/sh"]' -c 'LABEL org.opencontainers.image.title=demo' "$work/rootfs.tar" demo/busybox:1.0
 g tag demo/busybox:1.0 demo/busybox:latest
+mkdir -p "$work/app"
+echo 'hello from a gantry build' > "$work/app/hello.txt"
+printf '%s\n' 'FROM demo/busybox AS base' 'ENV GREETING=hello' 'WORKDIR /app' 'COPY hello.txt .' \
+  'FROM base' 'LABEL org.opencontainers.image.title=demo-app' 'CMD ["cat", "/app/hello.txt"]' > "$work/app/Dockerfile"
+g build -t demo/app "$work/app"
+g build -t demo/app "$work/app"
 g images
 g inspect --format '{{.Id}} {{.Os}}/{{.Architecture}} {{json .Config.Cmd}} layers={{len .RootFS.Layers}}' demo/busybox
 g history demo/busybox
-g save -o "$work/demo.tar" demo/busybox
+g history demo/app
+g save -o "$work/demo.tar" demo/busybox demo/app
 ls -l "$work/demo.tar" >&2
-g rmi demo/busybox:1.0 demo/busybox:latest
+g rmi demo/app demo/busybox:1.0 demo/busybox:latest
 g load -i "$work/demo.tar"
 g images
