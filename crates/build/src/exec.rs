@@ -17,8 +17,8 @@ use gantry_dockerfile::{ignore, parser};
 use gantry_image::{ContainerConfig, Digest, HistoryEntry, ImageConfig, RootFs, Sha256};
 use gantry_store::{LayerRecord, NewImage, Store};
 
-use crate::chmod::Chmod;
 use crate::context::Context;
+use crate::copy::{resolve_owner, CopySpec};
 use crate::fsview::{clean, FsView, Kind};
 use crate::layerwriter::{write_layer, Item, Source};
 use crate::options::{BuildOptions, BuildResult, Event, Progress};
@@ -32,17 +32,20 @@ const HISTORY_COMMENT: &str = "buildkit.dockerfile.v0";
 
 /// A stage's state after some steps: what the image would be if it ended here.
 #[derive(Clone)]
-struct State {
-    config: ImageConfig,
-    layers: Vec<LayerRecord>,
-    key: Digest,
-    view: Option<Rc<FsView>>,
+pub(crate) struct State {
+    pub(crate) config: ImageConfig,
+    pub(crate) layers: Vec<LayerRecord>,
+    pub(crate) key: Digest,
+    pub(crate) view: Option<Rc<FsView>>,
     /// Whether this stage has set CMD (an ENTRYPOINT after it keeps it, before it clears it).
-    cmd_set: bool,
+    pub(crate) cmd_set: bool,
 }
 
+/// A metadata instruction's effect on the image config.
+type Change = Box<dyn FnOnce(&mut ImageConfig)>;
+
 /// The image's container config, created if absent.
-fn cc(cfg: &mut ImageConfig) -> &mut ContainerConfig {
+pub(crate) fn cc(cfg: &mut ImageConfig) -> &mut ContainerConfig {
     cfg.config.get_or_insert_with(Default::default)
 }
 
@@ -54,7 +57,7 @@ fn oci_arch() -> &'static str {
     }
 }
 
-fn key_of(parts: &[&[u8]]) -> Digest {
+pub(crate) fn key_of(parts: &[&[u8]]) -> Digest {
     let mut h = Sha256::new();
     for p in parts {
         h.update(&(p.len() as u64).to_le_bytes());
@@ -84,15 +87,15 @@ fn chrono_free_rfc3339(secs: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
-struct Builder<'a> {
-    store: &'a mut Store,
-    opts: &'a BuildOptions,
-    lexer: Lexer,
-    context: Context,
-    progress: &'a mut dyn Progress,
-    next_id: usize,
-    consumed_args: BTreeSet<String>,
-    now: i64,
+pub(crate) struct Builder<'a> {
+    pub(crate) store: &'a mut Store,
+    pub(crate) opts: &'a BuildOptions,
+    pub(crate) lexer: Lexer,
+    pub(crate) context: Context,
+    pub(crate) progress: &'a mut dyn Progress,
+    pub(crate) next_id: usize,
+    pub(crate) consumed_args: BTreeSet<String>,
+    pub(crate) now: i64,
 }
 
 /// Builds the image `opts` describes and tags it.
@@ -371,7 +374,7 @@ impl Builder<'_> {
         id
     }
 
-    fn image_state(&mut self, name: &str) -> Result<State, BuildError> {
+    pub(crate) fn image_state(&mut self, name: &str) -> Result<State, BuildError> {
         let (id, _) = self.store.resolve(name).map_err(|_| {
             BuildError::Dockerfile(format!(
                 "failed to resolve source metadata for {name}: image not found in the local store (pulling from registries is not implemented yet)"
@@ -383,7 +386,7 @@ impl Builder<'_> {
         Ok(State { config, layers, key: key_of(&[b"image", id.to_string().as_bytes()]), view: None, cmd_set: false })
     }
 
-    fn view(&self, st: &mut State) -> Result<Rc<FsView>, BuildError> {
+    pub(crate) fn view(&self, st: &mut State) -> Result<Rc<FsView>, BuildError> {
         if let Some(v) = &st.view {
             return Ok(v.clone());
         }
@@ -414,6 +417,7 @@ impl Builder<'_> {
         env
     }
 
+    /// Runs one instruction as a numbered step; any failure is reported as its event.
     #[allow(clippy::too_many_arguments)]
     fn step(
         &mut self,
@@ -428,6 +432,26 @@ impl Builder<'_> {
     ) -> Result<(), BuildError> {
         let id = self.start(name.to_string());
         let began = Instant::now();
+        let result = self.dispatch(st, cmd, id, began, args, meta, results, df, no_cache);
+        if let Err(e) = &result {
+            self.progress.event(Event::Failed { id, error: e.to_string() });
+        }
+        result
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn dispatch(
+        &mut self,
+        st: &mut State,
+        cmd: &Command,
+        id: usize,
+        began: Instant,
+        args: &mut Vec<(String, String)>,
+        meta: &[(String, String)],
+        results: &[Option<State>],
+        df: &Dockerfile,
+        no_cache: bool,
+    ) -> Result<(), BuildError> {
         let env = Self::env(st, args);
         // ARG changes only what later steps can see; it is recorded in history too.
         if let Instruction::Arg(list) = &cmd.instruction {
@@ -449,10 +473,11 @@ impl Builder<'_> {
                     args.push((k.clone(), v));
                 }
             }
-            return self.metadata(st, id, began, &format!("ARG {}", shown.join(" ")), |_| Ok(()), args, no_cache);
+            return self.metadata(st, id, began, &format!("ARG {}", shown.join(" ")), Box::new(|_| {}), args, no_cache);
         }
         let x = |w: &str| self.expand(w, &env, cmd);
-        let result = match &cmd.instruction {
+        // Metadata instructions become a history text and a change to the config.
+        let (created_by, change): (String, Change) = match &cmd.instruction {
             Instruction::Env(pairs) => {
                 let mut expanded = Vec::new();
                 for (k, v) in pairs {
@@ -460,26 +485,17 @@ impl Builder<'_> {
                 }
                 let shown: Vec<String> = expanded.iter().map(|(k, v)| format!("{k}={v}")).collect();
                 args.extend(expanded.iter().cloned());
-                self.metadata(
-                    st,
-                    id,
-                    began,
-                    &format!("ENV {}", shown.join(" ")),
-                    |cfg| {
-                        let c = cc(cfg);
-                        let env = c.env.get_or_insert_with(Vec::new);
-                        for (k, v) in &expanded {
-                            let prefix = format!("{k}=");
-                            match env.iter_mut().find(|e| e.starts_with(&prefix)) {
-                                Some(slot) => *slot = format!("{k}={v}"),
-                                None => env.push(format!("{k}={v}")),
-                            }
+                let change = move |cfg: &mut ImageConfig| {
+                    let env = cc(cfg).env.get_or_insert_with(Vec::new);
+                    for (k, v) in expanded {
+                        let prefix = format!("{k}=");
+                        match env.iter_mut().find(|e| e.starts_with(&prefix)) {
+                            Some(slot) => *slot = format!("{k}={v}"),
+                            None => env.push(format!("{k}={v}")),
                         }
-                        Ok(())
-                    },
-                    args,
-                    no_cache,
-                )
+                    }
+                };
+                (format!("ENV {}", shown.join(" ")), Box::new(change))
             }
             Instruction::Label(pairs) => {
                 let mut expanded = Vec::new();
@@ -487,35 +503,13 @@ impl Builder<'_> {
                     expanded.push((x(k)?, x(v)?));
                 }
                 let shown: Vec<String> = expanded.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                self.metadata(
-                    st,
-                    id,
-                    began,
-                    &format!("LABEL {}", shown.join(" ")),
-                    |cfg| {
-                        let c = cc(cfg);
-                        c.labels.get_or_insert_with(BTreeMap::new).extend(expanded.iter().cloned());
-                        Ok(())
-                    },
-                    args,
-                    no_cache,
-                )
+                let change =
+                    move |cfg: &mut ImageConfig| cc(cfg).labels.get_or_insert_with(BTreeMap::new).extend(expanded);
+                (format!("LABEL {}", shown.join(" ")), Box::new(change))
             }
             Instruction::User(u) => {
                 let u = x(u)?;
-                self.metadata(
-                    st,
-                    id,
-                    began,
-                    &format!("USER {u}"),
-                    |cfg| {
-                        let c = cc(cfg);
-                        c.user = Some(u.clone());
-                        Ok(())
-                    },
-                    args,
-                    no_cache,
-                )
+                (format!("USER {u}"), Box::new(move |cfg: &mut ImageConfig| cc(cfg).user = Some(u)))
             }
             Instruction::Expose(ports) => {
                 let mut list = Vec::new();
@@ -525,22 +519,11 @@ impl Builder<'_> {
                     }
                 }
                 let shown: Vec<String> = list.iter().map(|p| format!("{p}:{{}}")).collect();
-                self.metadata(
-                    st,
-                    id,
-                    began,
-                    &format!("EXPOSE map[{}]", shown.join(" ")),
-                    |cfg| {
-                        let c = cc(cfg);
-                        let map = c.exposed_ports.get_or_insert_with(BTreeMap::new);
-                        for p in &list {
-                            map.insert(p.clone(), serde_json::json!({}));
-                        }
-                        Ok(())
-                    },
-                    args,
-                    no_cache,
-                )
+                let change = move |cfg: &mut ImageConfig| {
+                    let map = cc(cfg).exposed_ports.get_or_insert_with(BTreeMap::new);
+                    map.extend(list.into_iter().map(|p| (p, serde_json::json!({}))));
+                };
+                (format!("EXPOSE map[{}]", shown.join(" ")), Box::new(change))
             }
             Instruction::Volume(vols) => {
                 let mut list = Vec::new();
@@ -551,54 +534,20 @@ impl Builder<'_> {
                     }
                     list.push(v);
                 }
-                self.metadata(
-                    st,
-                    id,
-                    began,
-                    &format!("VOLUME [{}]", list.join(" ")),
-                    |cfg| {
-                        let c = cc(cfg);
-                        let map = c.volumes.get_or_insert_with(BTreeMap::new);
-                        for v in &list {
-                            map.insert(v.clone(), serde_json::json!({}));
-                        }
-                        Ok(())
-                    },
-                    args,
-                    no_cache,
-                )
+                let shown = format!("VOLUME [{}]", list.join(" "));
+                let change = move |cfg: &mut ImageConfig| {
+                    let map = cc(cfg).volumes.get_or_insert_with(BTreeMap::new);
+                    map.extend(list.into_iter().map(|v| (v, serde_json::json!({}))));
+                };
+                (shown, Box::new(change))
             }
             Instruction::StopSignal(s) => {
                 let s = x(s)?;
-                self.metadata(
-                    st,
-                    id,
-                    began,
-                    &format!("STOPSIGNAL {s}"),
-                    |cfg| {
-                        let c = cc(cfg);
-                        c.stop_signal = Some(s.clone());
-                        Ok(())
-                    },
-                    args,
-                    no_cache,
-                )
+                (format!("STOPSIGNAL {s}"), Box::new(move |cfg: &mut ImageConfig| cc(cfg).stop_signal = Some(s)))
             }
             Instruction::Shell(sh) => {
                 let sh = sh.clone();
-                self.metadata(
-                    st,
-                    id,
-                    began,
-                    &format!("SHELL [{}]", sh.join(" ")),
-                    |cfg| {
-                        let c = cc(cfg);
-                        c.shell = Some(sh.clone());
-                        Ok(())
-                    },
-                    args,
-                    no_cache,
-                )
+                (format!("SHELL [{}]", sh.join(" ")), Box::new(move |cfg: &mut ImageConfig| cc(cfg).shell = Some(sh)))
             }
             Instruction::Cmd(c) | Instruction::Entrypoint(c) => {
                 let is_cmd = matches!(cmd.instruction, Instruction::Cmd(_));
@@ -614,68 +563,30 @@ impl Builder<'_> {
                 };
                 let quoted: Vec<String> = argv.iter().map(|a| format!("{a:?}")).collect();
                 let word = if is_cmd { "CMD" } else { "ENTRYPOINT" };
-                let cmd_set_here = st.cmd_set;
-                if is_cmd {
-                    st.cmd_set = true;
-                }
-                // Whether CMD was set earlier in this stage is already in the parent key
-                // (those steps are), so it needs no place in this step's key.
-                let shown = format!("{word} [{}]", quoted.join(" "));
-                self.metadata(
-                    st,
-                    id,
-                    began,
-                    &shown,
-                    |cfg| {
-                        let c = cc(cfg);
-                        if is_cmd {
-                            c.cmd = Some(argv.clone());
-                        } else {
-                            c.entrypoint = Some(argv.clone());
-                            if !cmd_set_here {
-                                c.cmd = None;
-                            }
+                // An ENTRYPOINT clears CMD unless this stage set one before it. Whether it
+                // did is already in the parent key (those steps are), not this step's.
+                let keep_cmd = st.cmd_set;
+                st.cmd_set |= is_cmd;
+                let change = move |cfg: &mut ImageConfig| {
+                    let c = cc(cfg);
+                    if is_cmd {
+                        c.cmd = Some(argv);
+                    } else {
+                        c.entrypoint = Some(argv);
+                        if !keep_cmd {
+                            c.cmd = None;
                         }
-                        Ok(())
-                    },
-                    args,
-                    no_cache,
-                )
+                    }
+                };
+                (format!("{word} [{}]", quoted.join(" ")), Box::new(change))
             }
             Instruction::Maintainer(m) => {
                 let m = m.clone();
-                self.metadata(
-                    st,
-                    id,
-                    began,
-                    &format!("MAINTAINER {m}"),
-                    |cfg| {
-                        cfg.author = Some(m.clone());
-                        Ok(())
-                    },
-                    args,
-                    no_cache,
-                )
-            }
-            Instruction::Onbuild(trigger) => {
-                let t = trigger.clone();
-                self.metadata_no_history(
-                    st,
-                    id,
-                    began,
-                    &format!("ONBUILD {t}"),
-                    |cfg| {
-                        let c = cc(cfg);
-                        c.on_build.get_or_insert_with(Vec::new).push(t.clone());
-                        Ok(())
-                    },
-                    no_cache,
-                )
+                (format!("MAINTAINER {m}"), Box::new(move |cfg: &mut ImageConfig| cfg.author = Some(m)))
             }
             Instruction::Healthcheck(h) => {
-                let test = h.test.clone();
                 let mut hc = serde_json::Map::new();
-                hc.insert("Test".into(), serde_json::json!(test));
+                hc.insert("Test".into(), serde_json::json!(h.test));
                 for (k, v) in [
                     ("Interval", h.interval),
                     ("Timeout", h.timeout),
@@ -690,23 +601,22 @@ impl Builder<'_> {
                     hc.insert("Retries".into(), serde_json::json!(r));
                 }
                 let value = serde_json::Value::Object(hc);
-                self.metadata(
-                    st,
-                    id,
-                    began,
-                    &format!("HEALTHCHECK {value}"),
-                    |cfg| {
-                        let c = cc(cfg);
-                        c.healthcheck = Some(value.clone());
-                        Ok(())
-                    },
-                    args,
-                    no_cache,
+                (
+                    format!("HEALTHCHECK {value}"),
+                    Box::new(move |cfg: &mut ImageConfig| cc(cfg).healthcheck = Some(value)),
                 )
+            }
+            Instruction::Onbuild(trigger) => {
+                // Docker records no history entry for ONBUILD.
+                let t = trigger.clone();
+                let key = format!("ONBUILD {t}");
+                let change =
+                    Box::new(move |cfg: &mut ImageConfig| cc(cfg).on_build.get_or_insert_with(Vec::new).push(t));
+                return self.metadata_no_history(st, id, began, &key, change, no_cache);
             }
             Instruction::Workdir(w) => {
                 let w = x(w)?;
-                self.workdir(st, id, began, &w, no_cache)
+                return self.workdir(st, id, began, &w, no_cache);
             }
             Instruction::Copy(c) => {
                 let spec = CopySpec {
@@ -720,7 +630,7 @@ impl Builder<'_> {
                     parents: c.parents,
                     add: false,
                 };
-                self.copy(st, id, began, cmd, &spec, results, df, no_cache)
+                return self.copy(st, id, began, cmd, &spec, results, df, no_cache);
             }
             Instruction::Add(a) => {
                 if a.sources
@@ -740,20 +650,20 @@ impl Builder<'_> {
                     parents: false,
                     add: true,
                 };
-                self.copy(st, id, began, cmd, &spec, results, df, no_cache)
+                return self.copy(st, id, began, cmd, &spec, results, df, no_cache);
             }
             Instruction::Run(_) => {
-                Err(BuildError::at(cmd, "RUN needs gantry's container runtime, which is not implemented yet".into()))
+                return Err(BuildError::at(
+                    cmd,
+                    "RUN needs gantry's container runtime, which is not implemented yet".into(),
+                ));
             }
-            Instruction::From(_) | Instruction::Arg(_) => Ok(()),
+            Instruction::From(_) | Instruction::Arg(_) => return Ok(()),
         };
-        if let Err(e) = &result {
-            self.progress.event(Event::Failed { id, error: e.to_string() });
-        }
-        result
+        self.metadata(st, id, began, &created_by, change, args, no_cache)
     }
 
-    fn history(&self, created_by: String, layer: bool) -> HistoryEntry {
+    pub(crate) fn history(&self, created_by: String, layer: bool) -> HistoryEntry {
         HistoryEntry {
             created: Some(rfc3339(self.now)),
             created_by: Some(created_by),
@@ -765,7 +675,7 @@ impl Builder<'_> {
 
     /// Runs a step through the cache: `key` names its result; on a miss `make` makes
     /// the new config and layer, which are recorded under `key`.
-    fn cached<F>(
+    pub(crate) fn cached<F>(
         &mut self,
         st: &mut State,
         id: usize,
@@ -802,45 +712,44 @@ impl Builder<'_> {
         Ok(())
     }
 
+    /// A metadata step: the config changes, history gains an empty-layer entry.
     #[allow(clippy::too_many_arguments)]
-    fn metadata<F>(
+    fn metadata(
         &mut self,
         st: &mut State,
         id: usize,
         began: Instant,
         created_by: &str,
-        change: F,
+        change: Change,
         args: &[(String, String)],
         no_cache: bool,
-    ) -> Result<(), BuildError>
-    where
-        F: FnOnce(&mut ImageConfig) -> Result<(), BuildError>,
-    {
+    ) -> Result<(), BuildError> {
         let visible: Vec<String> =
             args.iter().filter(|(k, _)| !PROXY_ARGS.contains(&k.as_str())).map(|(k, v)| format!("{k}={v}")).collect();
         let key = key_of(&[st.key.as_bytes(), created_by.as_bytes(), visible.join("\n").as_bytes()]);
         let entry = self.history(created_by.to_string(), false);
         self.cached(st, id, began, key, no_cache, |_, st| {
-            change(&mut st.config)?;
+            change(&mut st.config);
             st.config.history.push(entry);
             Ok(())
         })
     }
 
-    fn metadata_no_history<F>(
+    /// A config change docker keeps out of history (ONBUILD).
+    fn metadata_no_history(
         &mut self,
         st: &mut State,
         id: usize,
         began: Instant,
         what: &str,
-        change: F,
+        change: Change,
         no_cache: bool,
-    ) -> Result<(), BuildError>
-    where
-        F: FnOnce(&mut ImageConfig) -> Result<(), BuildError>,
-    {
+    ) -> Result<(), BuildError> {
         let key = key_of(&[st.key.as_bytes(), what.as_bytes()]);
-        self.cached(st, id, began, key, no_cache, |_, st| change(&mut st.config))
+        self.cached(st, id, began, key, no_cache, |_, st| {
+            change(&mut st.config);
+            Ok(())
+        })
     }
 
     /// WORKDIR sets the working directory and, like BuildKit, creates it (`mkdir -p`,
@@ -886,7 +795,7 @@ impl Builder<'_> {
     }
 }
 
-fn dir_item(path: String, uid: u64, gid: u64, mtime: u64) -> Item<'static> {
+pub(crate) fn dir_item(path: String, uid: u64, gid: u64, mtime: u64) -> Item<'static> {
     Item { path, kind: Kind::Dir, mode: 0o755, uid, gid, mtime, size: 0, link: None, source: Source::Empty }
 }
 
@@ -909,274 +818,6 @@ fn port_specs(word: &str) -> Result<Vec<String>, String> {
         return Err(bad());
     }
     Ok((lo..=hi).map(|p| format!("{p}/{}", proto.to_ascii_lowercase())).collect())
-}
-
-/// Where a destination really is in the image: each existing component is followed
-/// through the image's symlinks (as a chroot would), the rest appended as written.
-fn resolve_dest(view: &FsView, dest: &str) -> String {
-    let mut resolved = String::new();
-    let parts: Vec<&str> = dest.split('/').filter(|p| !p.is_empty()).collect();
-    for (i, part) in parts.iter().enumerate() {
-        let next = if resolved.is_empty() { part.to_string() } else { format!("{resolved}/{part}") };
-        match view.resolve(&next, true) {
-            Some((real, _)) => resolved = real,
-            None => {
-                let rest = parts[i..].join("/");
-                return if resolved.is_empty() { rest } else { format!("{resolved}/{rest}") };
-            }
-        }
-    }
-    resolved
-}
-
-/// COPY/ADD after word expansion.
-struct CopySpec {
-    sources: Vec<String>,
-    dest: String,
-    from: Option<String>,
-    chown: Option<String>,
-    chmod: Option<String>,
-    heredocs: Vec<(String, String)>,
-    exclude: Vec<String>,
-    parents: bool,
-    add: bool,
-}
-
-/// `--chown` value to ids, names looked up in the image's /etc/passwd and /etc/group.
-fn resolve_owner(store: &Store, view: &FsView, spec: &str) -> Result<(u64, u64), BuildError> {
-    let (user, group) = match spec.split_once(':') {
-        Some((u, g)) => (u, Some(g)),
-        None => (spec, None),
-    };
-    let lookup = |file: &str, name: &str, field: usize| -> Result<u64, BuildError> {
-        if let Ok(n) = name.parse::<u64>() {
-            return Ok(n);
-        }
-        if name == "root" {
-            return Ok(0);
-        }
-        let text = view.read_small(store, file, 4 << 20)?.unwrap_or_default();
-        String::from_utf8_lossy(&text)
-            .lines()
-            .filter_map(|l| {
-                let f: Vec<&str> = l.split(':').collect();
-                (f.first() == Some(&name)).then(|| f.get(field).and_then(|v| v.parse::<u64>().ok())).flatten()
-            })
-            .next()
-            .ok_or_else(|| {
-                BuildError::Context(format!(
-                    "unable to find user {name}: no matching entries in {} file",
-                    if file.ends_with("passwd") { "passwd" } else { "group" }
-                ))
-            })
-    };
-    let uid = lookup("/etc/passwd", user, 2)?;
-    let gid = match group {
-        Some(g) => lookup("/etc/group", g, 2)?,
-        None => {
-            if user.parse::<u64>().is_ok() {
-                uid
-            } else {
-                lookup("/etc/passwd", user, 3)?
-            }
-        }
-    };
-    Ok((uid, gid))
-}
-
-impl Builder<'_> {
-    #[allow(clippy::too_many_arguments)]
-    fn copy(
-        &mut self,
-        st: &mut State,
-        id: usize,
-        began: Instant,
-        cmd: &Command,
-        spec: &CopySpec,
-        results: &[Option<State>],
-        df: &Dockerfile,
-        no_cache: bool,
-    ) -> Result<(), BuildError> {
-        let word = if spec.add { "ADD" } else { "COPY" };
-        let workdir = st.config.config.as_ref().and_then(|c| c.working_dir.clone()).unwrap_or_else(|| "/".into());
-        let dest_is_dir_syntax = spec.dest.ends_with('/') || spec.dest == "." || spec.dest.ends_with("/.");
-        let dest =
-            if spec.dest.starts_with('/') { clean(&spec.dest) } else { clean(&format!("{workdir}/{}", spec.dest)) };
-        let chmod = spec.chmod.as_deref().map(Chmod::parse).transpose().map_err(|e| BuildError::at(cmd, e))?;
-        let mode_of = |mode: u32, kind: Kind| chmod.as_ref().map_or(mode, |c| c.apply(mode, kind == Kind::Dir));
-        let exclude = ignore::IgnorePatterns::new(&spec.exclude).map_err(|e| BuildError::at(cmd, e.to_string()))?;
-        // The source side: the context, or another stage's / image's filesystem.
-        let source_state = match &spec.from {
-            None => None,
-            Some(from) => Some(self.copy_source(from, results, df).map_err(|e| BuildError::at(cmd, e.to_string()))?),
-        };
-        let mut created_by = word.to_string();
-        for s in &spec.sources {
-            created_by.push(' ');
-            created_by.push_str(s);
-        }
-        for (name, _) in &spec.heredocs {
-            created_by.push_str(&format!(" <<{name}"));
-        }
-        created_by.push(' ');
-        created_by.push_str(&spec.dest);
-        // What the step depends on, for its key.
-        let (roots, source_digest, mut source_stage) = match &source_state {
-            None => {
-                let mut roots = Vec::new();
-                for s in &spec.sources {
-                    roots.extend(self.context.select(s).map_err(|e| BuildError::at(cmd, e.to_string()))?);
-                }
-                let d = self.context.digest(self.store, &roots)?;
-                (roots, d, None)
-            }
-            Some(src) => (Vec::new(), src.key, Some(src.clone())),
-        };
-        let heredoc_digest =
-            key_of(&spec.heredocs.iter().flat_map(|(n, c)| [n.as_bytes(), c.as_bytes()]).collect::<Vec<_>>());
-        let key = key_of(&[
-            st.key.as_bytes(),
-            created_by.as_bytes(),
-            source_digest.as_bytes(),
-            heredoc_digest.as_bytes(),
-            spec.chown.as_deref().unwrap_or("").as_bytes(),
-            spec.chmod.as_deref().unwrap_or("").as_bytes(),
-            spec.exclude.join("\n").as_bytes(),
-            if spec.parents { b"parents" } else { b"" },
-            workdir.as_bytes(),
-        ]);
-        let entry = self.history(format!("{created_by} # buildkit"), true);
-        let now = self.now.max(0) as u64;
-        self.cached(st, id, began, key, no_cache, |b, st| {
-            let view = b.view(st)?;
-            // Context files become root's unless --chown says otherwise; files from
-            // another stage or image keep their owners (docker and BuildKit alike).
-            let chown = match &spec.chown {
-                Some(c) => Some(resolve_owner(b.store, &view, c).map_err(|e| BuildError::at(cmd, e.to_string()))?),
-                None => None,
-            };
-            let (uid, gid) = chown.unwrap_or((0, 0));
-            // Writing through a symlink the image already has writes where it points.
-            let dest = resolve_dest(&view, &dest);
-            let dir_source = roots.iter().any(|r| r.is_dir)
-                || source_stage.as_mut().is_some_and(|src| {
-                    b.view(src).is_ok_and(|v| spec.sources.iter().any(|s| v.is_dir(s)))
-                });
-            let dest_is_dir = dest_is_dir_syntax || dest.is_empty() || dir_source || view.is_dir(&dest);
-            let mut items: Vec<Item> = Vec::new();
-            let mut count = 0;
-            let target = |rel: &str, base: &str, root_is_dir: bool| -> String {
-                let leaf = if root_is_dir { rel.to_string() } else if dest_is_dir { base.to_string() } else { String::new() };
-                clean(&format!("{dest}/{leaf}"))
-            };
-            for root in &roots {
-                count += 1;
-                let base = root.name.clone();
-                for e in &root.entries {
-                    if root.is_dir && e.rel.is_empty() {
-                        continue; // the directory itself: its contents go to dest
-                    }
-                    if !e.rel.is_empty() && exclude.is_excluded(&e.rel) {
-                        continue;
-                    }
-                    // --parents keeps each source's path in the context below dest.
-                    let path = if spec.parents {
-                        clean(&format!("{dest}/{}/{}", root.path, e.rel))
-                    } else {
-                        target(&e.rel, &base, root.is_dir)
-                    };
-                    let mode = mode_of(e.mode, e.kind);
-                    let source = if e.kind == Kind::File { Source::Disk(e.abs.clone()) } else { Source::Empty };
-                    items.push(Item { path, kind: e.kind, mode, uid, gid, mtime: e.mtime, size: e.size, link: e.link.clone(), source });
-                }
-            }
-            let source_view;
-            if let Some(src) = source_stage.as_mut() {
-                source_view = b.view(src)?;
-                for s in &spec.sources {
-                    let Some((resolved, entry)) = source_view.resolve(s, true) else {
-                        return Err(BuildError::at(cmd, format!("\"/{}\": not found", clean(s))));
-                    };
-                    count += 1;
-                    let is_dir = entry.kind == Kind::Dir;
-                    // A followed symlink keeps its own name in the destination.
-                    let base = clean(s).rsplit('/').next().unwrap_or("").to_string();
-                    for (p, e) in source_view.walk(&resolved) {
-                        let rel = p.strip_prefix(&resolved).unwrap_or("").trim_start_matches('/');
-                        if is_dir && rel.is_empty() {
-                            continue;
-                        }
-                        if !rel.is_empty() && exclude.is_excluded(rel) {
-                            continue;
-                        }
-                        let path = if spec.parents { clean(&format!("{dest}/{p}")) } else { target(rel, &base, is_dir) };
-                        let mode = mode_of(e.mode, e.kind);
-                        let (kind, link, size) = match e.kind {
-                            // Hard links may point outside what is copied: copy their data.
-                            Kind::Hardlink => (Kind::File, None, source_view.resolve(e.link.as_deref().unwrap_or(""), false).map(|(_, t)| t.size).unwrap_or(0)),
-                            k => (k, e.link.clone(), e.size),
-                        };
-                        let source = if kind == Kind::File { Source::View(&source_view, e.clone()) } else { Source::Empty };
-                        let (uid, gid) = chown.unwrap_or((e.uid, e.gid));
-                        items.push(Item { path, kind, mode, uid, gid, mtime: e.mtime, size, link, source });
-                    }
-                }
-            }
-            for (name, content) in &spec.heredocs {
-                count += 1;
-                let path = if dest_is_dir { clean(&format!("{dest}/{name}")) } else { dest.clone() };
-                let bytes = content.clone().into_bytes();
-                items.push(Item { path, kind: Kind::File, mode: mode_of(0o644, Kind::File), uid, gid, mtime: now, size: bytes.len() as u64, link: None, source: Source::Bytes(bytes) });
-            }
-            if count > 1 && !dest_is_dir && !spec.parents {
-                return Err(BuildError::at(cmd, format!("When using {word} with more than one source file, the destination must be a directory and end with a /")));
-            }
-            // Parent directories the destination needs and the image lacks.
-            let mut prefix = String::new();
-            let dir_of_dest = if dest_is_dir { dest.clone() } else { dest.rsplit_once('/').map(|(d, _)| d.to_string()).unwrap_or_default() };
-            for part in dir_of_dest.split('/').filter(|p| !p.is_empty()) {
-                prefix = if prefix.is_empty() { part.to_string() } else { format!("{prefix}/{part}") };
-                if !view.is_dir(&prefix) && !items.iter().any(|i| i.path == prefix) {
-                    // BuildKit creates every missing directory of the path as --chown's owner.
-                    items.push(dir_item(prefix.clone(), uid, gid, now));
-                }
-            }
-            let rec = write_layer(b.store, b.clamp(items))?;
-            st.layers.push(rec);
-            st.view = None;
-            st.config.history.push(entry);
-            Ok(())
-        })
-    }
-
-    /// With SOURCE_DATE_EPOCH, no timestamp in a layer is later than the epoch, so two
-    /// builds of the same inputs are byte-identical.
-    fn clamp<'i>(&self, mut items: Vec<Item<'i>>) -> Vec<Item<'i>> {
-        if let Some(epoch) = self.opts.source_date_epoch {
-            let epoch = epoch.max(0) as u64;
-            for i in &mut items {
-                i.mtime = i.mtime.min(epoch);
-            }
-        }
-        items
-    }
-
-    /// `COPY --from=`: a stage by name or index, else an image in the store.
-    fn copy_source(&mut self, from: &str, results: &[Option<State>], df: &Dockerfile) -> Result<State, BuildError> {
-        let lower = from.to_ascii_lowercase();
-        let index = from
-            .parse::<usize>()
-            .ok()
-            .or_else(|| df.stages.iter().position(|s| s.name.as_deref() == Some(lower.as_str())));
-        if let Some(i) = index {
-            return results
-                .get(i)
-                .cloned()
-                .flatten()
-                .ok_or_else(|| BuildError::Dockerfile(format!("stage {from} is not built before it is used")));
-        }
-        self.image_state(from)
-    }
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 pub mod chmod;
 pub mod context;
+mod copy;
 pub mod export;
 pub mod fsview;
 pub mod layerwriter;
