@@ -87,9 +87,10 @@ fn save_to_path(
     // An unpredictable name created exclusively: a planted symlink cannot redirect it.
     let tmp = dir.join(format!(".{name}.gantry-{}-{:016x}", std::process::id(), random_u64()));
     let f = File::options().write(true).create_new(true).open(&tmp).map_err(open_err)?;
+    // Not synced: an archive is the user's output, not store content, and docker does
+    // not sync it either; the rename only makes a half-written archive impossible.
     let result = gantry_archive::save(&ctx.store, images, BufWriter::with_capacity(1 << 20, &f), format)
         .map_err(CliError::from)
-        .and_then(|()| f.sync_all().map_err(open_err))
         .and_then(|()| std::fs::rename(&tmp, path).map_err(open_err));
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
