@@ -161,7 +161,17 @@ impl Builder<'_> {
             let (uid, gid) = chown.unwrap_or((0, 0));
             // Writing through a symlink the image already has writes where it points.
             let dest = resolve_dest(&view, &dest);
-            let dir_source = roots.iter().any(|r| r.is_dir)
+            // ADD unpacks local archives: each becomes a directory source.
+            let mut unpacked: Vec<Unpacked> = Vec::new();
+            if spec.add {
+                for root in &roots {
+                    if !root.is_dir && is_archive(&root.entries[0].abs) {
+                        unpacked.push(Unpacked::extract(&root.entries[0].abs).map_err(|e| BuildError::at(cmd, e))?);
+                    }
+                }
+            }
+            let dir_source = !unpacked.is_empty()
+                || roots.iter().any(|r| r.is_dir)
                 || source_stage.as_mut().is_some_and(|src| {
                     b.view(src).is_ok_and(|v| spec.sources.iter().any(|s| v.is_dir(s)))
                 });
@@ -172,7 +182,28 @@ impl Builder<'_> {
                 let leaf = if root_is_dir { rel.to_string() } else if dest_is_dir { base.to_string() } else { String::new() };
                 clean(&format!("{dest}/{leaf}"))
             };
+            for u in &unpacked {
+                count += 1;
+                for (rel, meta, link) in &u.entries {
+                    use std::os::unix::fs::MetadataExt;
+                    if exclude.is_excluded(rel) {
+                        continue;
+                    }
+                    let kind = kind_of(meta);
+                    let size = if kind == Kind::File { meta.len() } else { 0 };
+                    let source = if kind == Kind::File { Source::Disk(u.dir.join(rel)) } else { Source::Empty };
+                    // Unpacked entries keep the archive's owners unless --chown is given.
+                    let (uid, gid) = chown.unwrap_or((meta.uid() as u64, meta.gid() as u64));
+                    let mode = mode_of(meta.mode() & 0o7777, kind);
+                    let mtime = meta.mtime().max(0) as u64;
+                    let path = clean(&format!("{dest}/{rel}"));
+                    items.push(Item { path, kind, mode, uid, gid, mtime, size, link: link.clone(), source });
+                }
+            }
             for root in &roots {
+                if unpacked.iter().any(|u| u.source == root.entries[0].abs) {
+                    continue;
+                }
                 count += 1;
                 let base = root.name.clone();
                 for e in &root.entries {
@@ -279,5 +310,80 @@ impl Builder<'_> {
                 .ok_or_else(|| BuildError::Dockerfile(format!("stage {from} is not built before it is used")));
         }
         self.image_state(from)
+    }
+}
+
+/// True when a local ADD source is an archive ADD unpacks (tar, possibly compressed).
+fn is_archive(path: &std::path::Path) -> bool {
+    use std::io::Read;
+    let mut prefix = Vec::with_capacity(gantry_layer::DETECT_LEN);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(gantry_layer::DETECT_LEN.max(512) as u64).read_to_end(&mut prefix))
+        .is_ok_and(|n| n > 0 && gantry_layer::apply::looks_like_archive(&prefix))
+}
+
+fn kind_of(meta: &std::fs::Metadata) -> Kind {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    if t.is_dir() {
+        Kind::Dir
+    } else if t.is_symlink() {
+        Kind::Symlink
+    } else if t.is_fifo() {
+        Kind::Fifo
+    } else if t.is_char_device() {
+        Kind::Char
+    } else if t.is_block_device() {
+        Kind::Block
+    } else {
+        Kind::File
+    }
+}
+
+/// A local archive ADD unpacked into a private temporary directory (removed on drop),
+/// with its entries listed in path order.
+struct Unpacked {
+    source: std::path::PathBuf,
+    dir: std::path::PathBuf,
+    entries: Vec<(String, std::fs::Metadata, Option<String>)>,
+}
+
+impl Unpacked {
+    fn extract(source: &std::path::Path) -> Result<Unpacked, String> {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("gantry-add-{}-{n}", std::process::id()));
+        // create_dir (not _all) fails if something is already there: nothing planted
+        // in the temporary directory is ever written through.
+        std::fs::create_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let mut u = Unpacked { source: source.to_path_buf(), dir, entries: Vec::new() };
+        let file = std::fs::File::open(source).map_err(|e| format!("{}: {e}", source.display()))?;
+        gantry_layer::apply::extract(file, &u.dir).map_err(|e| format!("unpacking {}: {e}", source.display()))?;
+        let mut stack = vec![String::new()];
+        while let Some(rel_dir) = stack.pop() {
+            let abs = if rel_dir.is_empty() { u.dir.clone() } else { u.dir.join(&rel_dir) };
+            let rd = std::fs::read_dir(&abs).map_err(|e| format!("{}: {e}", abs.display()))?;
+            for entry in rd {
+                let entry = entry.map_err(|e| e.to_string())?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let rel = if rel_dir.is_empty() { name } else { format!("{rel_dir}/{name}") };
+                let meta = std::fs::symlink_metadata(entry.path()).map_err(|e| e.to_string())?;
+                let link = meta.file_type().is_symlink().then(|| {
+                    std::fs::read_link(entry.path()).map(|l| l.to_string_lossy().into_owned()).unwrap_or_default()
+                });
+                if meta.is_dir() {
+                    stack.push(rel.clone());
+                }
+                u.entries.push((rel, meta, link));
+            }
+        }
+        u.entries.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(u)
+    }
+}
+
+impl Drop for Unpacked {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -345,3 +345,62 @@ fn heredoc_sources_and_no_cache_filter() {
     let out = s.build_ok(&["--no-cache-filter", "one", "-t", "hd:2"]);
     assert_eq!(out.matches("CACHED").count(), 1, "only the unfiltered stage hits: {out}");
 }
+
+#[test]
+fn add_unpacks_local_archives_and_copies_other_files() {
+    let s = setup();
+    // A gzipped tar with a file, a directory and a symlink, owned by 7:8.
+    let mut b = tar::Builder::new(Vec::new());
+    for (path, kind, data) in [("pkg/", 'd', ""), ("pkg/bin.sh", 'f', "#!/bin/sh\n"), ("pkg/link", 'l', "bin.sh")] {
+        let mut h = tar::Header::new_gnu();
+        h.set_uid(7);
+        h.set_gid(8);
+        h.set_mode(if kind == 'f' { 0o755 } else { 0o755 });
+        match kind {
+            'd' => {
+                h.set_entry_type(tar::EntryType::Directory);
+                h.set_size(0);
+                b.append_data(&mut h, path, &[][..]).unwrap();
+            }
+            'l' => {
+                h.set_entry_type(tar::EntryType::Symlink);
+                h.set_size(0);
+                b.append_link(&mut h, path, data).unwrap();
+            }
+            _ => {
+                h.set_size(data.len() as u64);
+                b.append_data(&mut h, path, data.as_bytes()).unwrap();
+            }
+        }
+    }
+    let tar = b.into_inner().unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &tar).unwrap();
+    std::fs::write(s.ctx.path().join("pkg.tar.gz"), gz.finish().unwrap()).unwrap();
+    s.file("plain.txt", "not an archive");
+    dockerfile(
+        &s,
+        "FROM scratch\nADD pkg.tar.gz /opt/\nADD --chown=1:2 pkg.tar.gz /chowned\nADD plain.txt /plain.txt\n",
+    );
+    s.build_ok(&["-t", "add:1"]);
+    let fs = s.files("add:1");
+    assert_eq!(fs["opt/pkg/bin.sh"], (0o755, 7, 8, "#!/bin/sh\n".to_string()), "unpacked with the archive's owners");
+    assert_eq!(fs["opt/pkg/link"].3, "bin.sh");
+    assert_eq!((fs["chowned/pkg/bin.sh"].1, fs["chowned/pkg/bin.sh"].2), (1, 2), "--chown applies to unpacked files");
+    assert_eq!(fs["plain.txt"].3, "not an archive");
+    assert!(!fs.contains_key("opt/pkg.tar.gz"), "the archive itself is not copied");
+    // A hostile archive is refused, not copied.
+    let mut evil = tar::Header::new_gnu();
+    evil.set_size(1);
+    let mut raw = evil.as_bytes().to_vec();
+    raw[..10].copy_from_slice(b"../escape\0");
+    let mut h = tar::Header::from_byte_slice(&raw).clone();
+    h.set_cksum();
+    let mut bytes = h.as_bytes().to_vec();
+    bytes.extend_from_slice(&[b'x'; 512]);
+    bytes.extend_from_slice(&[0; 1024]);
+    std::fs::write(s.ctx.path().join("evil.tar"), bytes).unwrap();
+    dockerfile(&s, "FROM scratch\nADD evil.tar /x/\n");
+    let r = s.build(&["-q"]);
+    assert_one_error_line(&r.stderr, "escape");
+}
