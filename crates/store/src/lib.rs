@@ -38,6 +38,10 @@ impl Store {
             let p = root.join(dir);
             std::fs::create_dir_all(&p).map_err(|e| StoreError::io(&p, e))?;
         }
+        // Opening (WAL setup, schema creation or upgrade) is serialized: two connections
+        // initializing a new database can both hold read locks and both want to write,
+        // and SQLite then fails one at once, without its busy handler, to avoid deadlock.
+        let _opening = lock::exclusive_file(&root.join("open.lock"))?;
         let db = db::open(&root.join("gantry.db"))?;
         Ok(Store { root: root.to_path_buf(), db })
     }

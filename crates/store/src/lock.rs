@@ -38,3 +38,16 @@ impl Lease {
         }
     }
 }
+
+/// An exclusive flock on `path` (created if needed), held until the file is dropped.
+pub(crate) fn exclusive_file(path: &Path) -> Result<File, StoreError> {
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(|e| StoreError::io(path, e))?;
+    flock(&file, FlockOperation::LockExclusive).map_err(|e| StoreError::io(path, e.into()))?;
+    Ok(file)
+}
