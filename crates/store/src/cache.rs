@@ -67,8 +67,9 @@ impl Store {
     /// The record for `key`, marked as used now; `None` on a miss.
     pub fn cache_get(&self, key: &Digest) -> Result<Option<CacheRecord>, StoreError> {
         let now = now_nanos();
-        let n =
-            self.db.execute("UPDATE build_cache SET last_used = ?2 WHERE key = ?1", params![key.to_string(), now])?;
+        let n = self.write(|tx| {
+            Ok(tx.execute("UPDATE build_cache SET last_used = ?2 WHERE key = ?1", params![key.to_string(), now])?)
+        })?;
         if n == 0 {
             return Ok(None);
         }

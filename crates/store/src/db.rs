@@ -127,6 +127,19 @@ fn now_nanos() -> i64 {
 }
 
 impl Store {
+    /// Runs `f` in a `BEGIN IMMEDIATE` transaction. Every write goes through one: an
+    /// autocommit statement reads before it writes, and in WAL mode a commit landing in
+    /// between fails it at once (SQLITE_BUSY_SNAPSHOT) where waiting cannot help.
+    pub(crate) fn write<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let tx = rusqlite::Transaction::new_unchecked(&self.db, TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
     /// Records an image (idempotent) and points `refs` at it, in one transaction.
     pub fn put_image(&mut self, img: &NewImage, refs: &[Reference]) -> Result<Vec<Tagged>, StoreError> {
         Ok(self.put_images(&[(img.clone(), refs.to_vec())])?.pop().unwrap_or_default())
@@ -200,7 +213,7 @@ impl Store {
 
     /// Removes a reference; `false` when it did not exist.
     pub fn untag(&mut self, reference: &Reference) -> Result<bool, StoreError> {
-        let n = self.db.execute("DELETE FROM refs WHERE name = ?1", [reference.to_string()])?;
+        let n = self.write(|tx| Ok(tx.execute("DELETE FROM refs WHERE name = ?1", [reference.to_string()])?))?;
         Ok(n > 0)
     }
 
@@ -432,7 +445,7 @@ impl Store {
     }
 
     pub(crate) fn delete_orphan_layers(&self) -> Result<(), StoreError> {
-        self.db.execute(crate::db::DELETE_ORPHAN_LAYERS, [])?;
+        self.write(|tx| Ok(tx.execute(DELETE_ORPHAN_LAYERS, [])?))?;
         Ok(())
     }
 }
