@@ -943,41 +943,7 @@ fn go_extract(s: &str) -> Option<(&str, &str)> {
 /// ASCII is approximated (control, white-space and common format characters are escaped;
 /// unassigned code points are not), which only affects how a message looks.
 fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for ch in s.chars() {
-        match ch {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{7}' => out.push_str("\\a"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{b}' => out.push_str("\\v"),
-            ch if go_is_print(ch) => out.push(ch),
-            ch if u32::from(ch) < 0x20 || ch == '\u{7f}' => out.push_str(&format!("\\x{:02x}", u32::from(ch))),
-            ch if u32::from(ch) < 0x10000 => out.push_str(&format!("\\u{:04x}", u32::from(ch))),
-            ch => out.push_str(&format!("\\U{:08x}", u32::from(ch))),
-        }
-    }
-    out.push('"');
-    out
-}
-
-fn go_is_print(ch: char) -> bool {
-    if ch.is_ascii() {
-        return (' '..='~').contains(&ch);
-    }
-    let cp = u32::from(ch);
-    let format_or_private = matches!(cp,
-        0xAD | 0x600..=0x605 | 0x61C | 0x6DD | 0x70F | 0x890..=0x891 | 0x8E2 | 0x180E
-        | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x2064 | 0x2066..=0x206F | 0xFEFF
-        | 0xFFF9..=0xFFFB | 0x110BD | 0x110CD | 0x13430..=0x1343F | 0x1BCA0..=0x1BCA3
-        | 0x1D173..=0x1D17A | 0xE0001 | 0xE0020..=0xE007F | 0xE000..=0xF8FF | 0xF0000..=0x10FFFF);
-    let noncharacter = (0xFDD0..=0xFDEF).contains(&cp) || cp & 0xFFFE == 0xFFFE;
-    !(ch.is_control() || ch.is_whitespace() || format_or_private || noncharacter)
+    crate::parser::go_quote(s)
 }
 
 /// General category L (Lu, Ll, Lt, Lm, Lo), Unicode 15.0.0: Go's `unicode.IsLetter`.
