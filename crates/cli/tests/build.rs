@@ -2,82 +2,17 @@
 //! FROM image/scratch/stage, COPY/ADD from the context and --from, metadata
 //! instructions, the cache, .dockerignore, build args, and errors naming the line.
 
-use std::collections::BTreeMap;
-use std::io::Read;
-use std::path::Path;
-
-use gantry_testkit::base;
-use gantry_testkit::{assert_one_error_line, Gantry};
+use gantry_testkit::assert_one_error_line;
+use gantry_testkit::build::BuildEnv;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_gantry");
 
-struct Setup {
-    g: Gantry,
-    ctx: tempfile::TempDir,
-    _work: tempfile::TempDir,
-}
+type Setup = BuildEnv;
 
 /// A store with busybox:latest loaded, and an empty context directory.
 fn setup() -> Setup {
-    let g = Gantry::new(BIN);
-    let work = tempfile::tempdir().unwrap();
-    let img = base::busybox_archive(work.path(), "busybox:latest");
-    g.ok(&["load", "-i", img.archive.to_str().unwrap()]);
-    Setup { g, ctx: tempfile::tempdir().unwrap(), _work: work }
-}
-
-fn write(root: &Path, rel: &str, content: &str) {
-    let p = root.join(rel);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, content).unwrap();
-}
-
-impl Setup {
-    fn file(&self, rel: &str, content: &str) {
-        write(self.ctx.path(), rel, content);
-    }
-    fn build(&self, args: &[&str]) -> gantry_testkit::Run {
-        let mut all = vec!["build"];
-        all.extend_from_slice(args);
-        let ctx = self.ctx.path().to_str().unwrap().to_string();
-        all.push(&ctx);
-        self.g.run(&all)
-    }
-    fn build_ok(&self, args: &[&str]) -> String {
-        let r = self.build(args);
-        assert!(r.success(), "build failed:\n{}", r.stderr);
-        r.stderr
-    }
-    fn inspect(&self, name: &str) -> Value {
-        let v: Value = serde_json::from_str(&self.g.ok(&["inspect", name])).unwrap();
-        v[0].clone()
-    }
-    /// The image's filesystem: path -> (mode, uid, gid, content or link target).
-    fn files(&self, name: &str) -> BTreeMap<String, (u32, u64, u64, String)> {
-        let t = tempfile::tempdir().unwrap();
-        let out = t.path().join("img.tar");
-        self.g.ok(&["save", "-o", out.to_str().unwrap(), name]);
-        let manifest: Value = serde_json::from_slice(&base::archive_member(&out, "manifest.json").unwrap()).unwrap();
-        let mut fs = BTreeMap::new();
-        for layer in manifest[0]["Layers"].as_array().unwrap() {
-            let bytes = base::archive_member(&out, layer.as_str().unwrap()).unwrap();
-            let mut ar = tar::Archive::new(&bytes[..]);
-            for e in ar.entries().unwrap() {
-                let mut e = e.unwrap();
-                let path = e.path().unwrap().to_string_lossy().trim_end_matches('/').to_string();
-                let h = e.header().clone();
-                let mut content = String::new();
-                if h.entry_type().is_symlink() {
-                    content = e.link_name().unwrap().unwrap().to_string_lossy().into_owned();
-                } else {
-                    e.read_to_string(&mut content).unwrap_or_default();
-                }
-                fs.insert(path, (h.mode().unwrap(), h.uid().unwrap(), h.gid().unwrap(), content));
-            }
-        }
-        fs
-    }
+    BuildEnv::new(BIN)
 }
 
 fn dockerfile(s: &Setup, text: &str) {
@@ -355,7 +290,7 @@ fn add_unpacks_local_archives_and_copies_other_files() {
         let mut h = tar::Header::new_gnu();
         h.set_uid(7);
         h.set_gid(8);
-        h.set_mode(if kind == 'f' { 0o755 } else { 0o755 });
+        h.set_mode(0o755);
         match kind {
             'd' => {
                 h.set_entry_type(tar::EntryType::Directory);

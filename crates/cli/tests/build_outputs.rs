@@ -5,29 +5,23 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 
+use gantry_testkit::build::BuildEnv;
 use gantry_testkit::hostile::RawTar;
 use gantry_testkit::{assert_one_error_line, base, Gantry, Run};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_gantry");
 
+type Setup = BuildEnv;
+
 /// A store with busybox:latest and `base:1` (an imported rootfs with a hard link, a
 /// setuid file, a private directory and a symlink), and a context directory.
-struct Setup {
-    g: Gantry,
-    ctx: tempfile::TempDir,
-    work: tempfile::TempDir,
-}
-
 fn setup() -> Setup {
-    let g = Gantry::new(BIN);
-    let work = tempfile::tempdir().unwrap();
-    let img = base::busybox_archive(work.path(), "busybox:latest");
-    g.ok(&["load", "-i", img.archive.to_str().unwrap()]);
-    let rootfs = work.path().join("rootfs.tar");
+    let env = BuildEnv::new(BIN);
+    let rootfs = env.path("rootfs.tar");
     let mut b = tar::Builder::new(std::fs::File::create(&rootfs).unwrap());
     let mut add = |path: &str, kind: tar::EntryType, mode: u32, link: &str, data: &[u8]| {
         let mut h = tar::Header::new_gnu();
@@ -50,45 +44,20 @@ fn setup() -> Setup {
     add("secret/", tar::EntryType::Directory, 0o700, "", b"");
     add("secret/key", tar::EntryType::Regular, 0o600, "", b"k");
     b.into_inner().unwrap().flush().unwrap();
-    g.ok(&["import", rootfs.to_str().unwrap(), "base:1"]);
-    Setup { g, ctx: tempfile::tempdir().unwrap(), work }
+    env.g.ok(&["import", rootfs.to_str().unwrap(), "base:1"]);
+    env
 }
 
-fn write(root: &Path, rel: &str, content: &str) {
-    let p = root.join(rel);
-    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-    std::fs::write(p, content).unwrap();
+fn image_ids(s: &Setup) -> Vec<String> {
+    s.g.ok(&["images", "-a", "-q", "--no-trunc"]).lines().map(str::to_string).collect()
 }
 
-impl Setup {
-    fn file(&self, rel: &str, content: &str) {
-        write(self.ctx.path(), rel, content);
-    }
-    fn path(&self, name: &str) -> PathBuf {
-        self.work.path().join(name)
-    }
-    fn build(&self, args: &[&str]) -> Run {
-        let mut all = vec!["build"];
-        all.extend_from_slice(args);
-        let ctx = self.ctx.path().to_str().unwrap().to_string();
-        all.push(&ctx);
-        self.g.run(&all)
-    }
-    fn build_ok(&self, args: &[&str]) -> String {
-        let r = self.build(args);
-        assert!(r.success(), "build failed:\n{}", r.stderr);
-        r.stderr
-    }
-    fn image_ids(&self) -> Vec<String> {
-        self.g.ok(&["images", "-a", "-q", "--no-trunc"]).lines().map(str::to_string).collect()
-    }
-    fn df_build_cache(&self) -> Value {
-        let out = self.g.ok(&["system", "df", "--format", "{{json .}}"]);
-        out.lines()
-            .map(|l| serde_json::from_str::<Value>(l).unwrap())
-            .find(|v| v["Type"] == "Build Cache")
-            .unwrap_or_else(|| panic!("no Build Cache row:\n{out}"))
-    }
+fn df_build_cache(s: &Setup) -> Value {
+    let out = s.g.ok(&["system", "df", "--format", "{{json .}}"]);
+    out.lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|v| v["Type"] == "Build Cache")
+        .unwrap_or_else(|| panic!("no Build Cache row:\n{out}"))
 }
 
 /// A tar's entries: path -> (kind byte, mode, content or link target).
@@ -154,7 +123,7 @@ fn load_fresh(archive: &Path, reference: &str) -> (String, String) {
 fn docker_and_oci_archives_load_back_with_the_same_id() {
     let s = setup();
     app_context(&s);
-    let before = s.image_ids();
+    let before = image_ids(&s);
     let iid = s.path("iid");
     let docker = s.path("app-docker.tar");
     let oci = s.path("app-oci.tar");
@@ -173,7 +142,7 @@ fn docker_and_oci_archives_load_back_with_the_same_id() {
     assert!(!out.contains("naming to"), "no image output, so nothing is tagged: {out}");
     let id = std::fs::read_to_string(&iid).unwrap();
     // Not tagged, not kept: only the archives hold the image.
-    assert_eq!(s.image_ids(), before);
+    assert_eq!(image_ids(&s), before);
     assert!(!s.g.run(&["inspect", "app:1"]).success());
 
     let (loaded, docker_id) = load_fresh(&docker, "app:1");
@@ -210,10 +179,10 @@ fn local_output_writes_the_filesystem_with_modes_and_links() {
     let s = setup();
     app_context(&s);
     let dest = s.path("out");
-    let before = s.image_ids();
+    let before = image_ids(&s);
     let out = s.build_ok(&["-t", "app:1", "-o", &format!("type=local,dest={}", dest.display())]);
     assert!(out.contains("exporting to client directory"), "{out}");
-    assert_eq!(s.image_ids(), before, "a local export keeps no image");
+    assert_eq!(image_ids(&s), before, "a local export keeps no image");
     let mode = |p: &str| std::fs::symlink_metadata(dest.join(p)).unwrap().permissions().mode() & 0o7777;
     assert_eq!(std::fs::read_to_string(dest.join("app/app.txt")).unwrap(), "hello\n");
     assert_eq!(mode("app/app.txt"), 0o640);
@@ -492,7 +461,7 @@ fn builder_prune_removes_the_cache_and_system_df_counts_it() {
     s.file("big.bin", &"x".repeat(10_000));
     s.file("Dockerfile", "FROM busybox\nCOPY big.bin /big.bin\n");
     s.build_ok(&["-t", "big:1"]);
-    let row = s.df_build_cache();
+    let row = df_build_cache(&s);
     assert_ne!(row["TotalCount"], "0", "{row}");
     assert_eq!(row["Size"], "0B", "layers an image uses cost the cache nothing: {row}");
 
@@ -503,7 +472,7 @@ fn builder_prune_removes_the_cache_and_system_df_counts_it() {
 
     // Once the image is gone its layer is the cache's alone.
     s.g.ok(&["rmi", "big:1"]);
-    let row = s.df_build_cache();
+    let row = df_build_cache(&s);
     assert_eq!(row["Size"], "10kB", "{row}");
     assert_eq!(row["Reclaimable"], "10kB", "{row}");
     let out = s.g.ok(&["builder", "prune", "--filter", "until=24h", "-f"]);
@@ -516,7 +485,7 @@ fn builder_prune_removes_the_cache_and_system_df_counts_it() {
     s.build_ok(&["-t", "big:1"]);
     let out = s.g.ok(&["builder", "prune", "-a", "-f"]);
     assert!(out.contains("Deleted build cache objects:"), "{out}");
-    let row = s.df_build_cache();
+    let row = df_build_cache(&s);
     assert_eq!((row["TotalCount"].as_str(), row["Size"].as_str()), (Some("0"), Some("0B")), "{row}");
     let out = s.build_ok(&["-t", "big:1"]);
     assert!(!out.contains("CACHED"), "{out}");
@@ -534,5 +503,5 @@ fn builder_prune_removes_the_cache_and_system_df_counts_it() {
     // Without -f it asks, and "no" removes nothing.
     let r = s.g.run_stdin(&["builder", "prune"], b"n\n");
     assert!(r.stdout.starts_with("WARNING! This will remove all dangling build cache."), "{}", r.stdout);
-    assert_eq!(s.df_build_cache()["Size"], "10kB");
+    assert_eq!(df_build_cache(&s)["Size"], "10kB");
 }

@@ -6,6 +6,7 @@
 //! process; a missing peer tool makes a test fail loudly, never pass silently.
 
 pub mod base;
+pub mod build;
 pub mod hostile;
 pub mod peers;
 
