@@ -107,6 +107,9 @@ pub fn build(store: &mut Store, opts: &BuildOptions, progress: &mut dyn Progress
     let now = opts.source_date_epoch.unwrap_or_else(|| {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
     });
+    if let Some(p) = &opts.platform {
+        check_platform(p)?;
+    }
     let _lease = store.lease()?;
     let mut b = Builder {
         store,
@@ -167,6 +170,20 @@ fn parse_created(s: &str) -> i64 {
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
     (days * 86_400 + h * 3600 + mi * 60 + se) * 1_000_000_000
+}
+
+/// gantry builds natively: a requested platform must be the host's (`linux/amd64`,
+/// `linux/amd64/v1`-style variants accepted for amd64).
+fn check_platform(p: &str) -> Result<(), BuildError> {
+    let host = format!("linux/{}", oci_arch());
+    let normalized = p.trim().to_ascii_lowercase();
+    let base = normalized.strip_suffix("/v1").or_else(|| normalized.strip_suffix("/v2")).unwrap_or(&normalized);
+    if base == host || base == oci_arch() {
+        return Ok(());
+    }
+    Err(BuildError::Dockerfile(format!(
+        "platform {p:?} is not supported: gantry builds natively for {host} only (no emulation)"
+    )))
 }
 
 /// `<Dockerfile>.dockerignore` beside the Dockerfile wins over the context's.
@@ -309,6 +326,13 @@ impl Builder<'_> {
             .expand_word(&stage.base, &meta)
             .map(|e| e.value)
             .map_err(|e| BuildError::Dockerfile(e.to_string()))?;
+        if let Some(p) = &stage.platform {
+            let p =
+                self.lexer.expand_word(p, &meta).map(|e| e.value).map_err(|e| BuildError::Dockerfile(e.to_string()))?;
+            check_platform(&p).map_err(|e| {
+                BuildError::Dockerfile(format!("FROM --platform on line {}: {e}", stage.from_node.start_line))
+            })?;
+        }
         let id = self.start(format!("[{label} 1/{total}] FROM {base}"));
         let lower = base.to_ascii_lowercase();
         let earlier = df.stages[..i].iter().position(|s| s.name.as_deref() == Some(lower.as_str()));

@@ -22,6 +22,8 @@ pub struct BuildOptions {
     pub no_cache_filter: Vec<String>,
     /// `--label`: added to the final image's labels.
     pub labels: BTreeMap<String, String>,
+    /// `--platform`: must be the host's (gantry builds natively, without emulation).
+    pub platform: Option<String>,
     /// `SOURCE_DATE_EPOCH`: every timestamp of the result is clamped to it.
     pub source_date_epoch: Option<i64>,
 }

@@ -84,6 +84,8 @@ pub enum ImageCommand {
 // --- `builder` (build-outputs work) ---
 
 #[derive(Subcommand, Debug)]
+// Parsed once per process: the size difference between variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum BuilderCommand {
     /// Build an image from a Dockerfile
     Build(BuildArgs),
@@ -297,6 +299,12 @@ pub struct BuildArgs {
     /// Suppress the build output and print image ID on success
     #[arg(short, long)]
     pub quiet: bool,
+    /// Set target platform for build (only the host's platform: gantry does not emulate)
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Always attempt to pull all referenced images
+    #[arg(long)]
+    pub pull: bool,
     /// Set type of progress output (auto, plain, tty)
     #[arg(long, default_value = "auto", value_parser = ["auto", "plain", "tty"])]
     pub progress: String,

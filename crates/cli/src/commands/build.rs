@@ -538,6 +538,9 @@ pub fn build(ctx: &mut Ctx, a: &BuildArgs) -> Result<(), CliError> {
         let (k, val) = parse_kv("--build-arg", v, true)?;
         build_args.insert(k, val);
     }
+    if a.pull {
+        return Err(msg("--pull needs registry support, which gantry does not have yet: base images must be in the store (gantry load)"));
+    }
     let mut labels = BTreeMap::new();
     for v in &a.label {
         let (k, val) = parse_kv("--label", v, false)?;
@@ -557,6 +560,7 @@ pub fn build(ctx: &mut Ctx, a: &BuildArgs) -> Result<(), CliError> {
         no_cache: a.no_cache,
         no_cache_filter: a.no_cache_filter.clone(),
         labels,
+        platform: a.platform.clone(),
         source_date_epoch,
     };
     // Images that existed before: a non-image output must not remove one of them.
