@@ -19,6 +19,9 @@ pub enum CliError {
     /// Errors already printed (one per failed argument, as `docker rmi a b` does).
     #[error("")]
     AlreadyReported,
+    /// A flag value that cannot be used at all: docker's usage errors exit 125.
+    #[error("{0}")]
+    Usage(String),
 }
 
 pub fn msg(s: impl Into<String>) -> CliError {
@@ -41,10 +44,27 @@ pub fn print_error(e: &dyn std::fmt::Display) {
 }
 
 pub fn report(e: &CliError) -> ExitCode {
-    if !matches!(e, CliError::AlreadyReported) {
-        print_error(e);
+    match e {
+        CliError::AlreadyReported => ExitCode::from(1),
+        CliError::Usage(_) => {
+            print_error(e);
+            ExitCode::from(125)
+        }
+        _ => {
+            print_error(e);
+            ExitCode::from(1)
+        }
     }
-    ExitCode::from(1)
+}
+
+/// docker's wording for a missing positional argument, per command.
+fn missing_argument(command: &str) -> String {
+    let need = match command.rsplit(' ').next().unwrap_or("") {
+        "tag" => "exactly 2 arguments",
+        "history" | "build" => "exactly 1 argument",
+        _ => "at least 1 argument",
+    };
+    format!("\"{command}\" requires {need}.")
 }
 
 /// Help and version go to stdout with status 0; real usage errors print docker's
@@ -55,6 +75,23 @@ pub fn usage(e: clap::Error) -> ExitCode {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
             let _ = e.print();
             ExitCode::SUCCESS
+        }
+        ErrorKind::MissingRequiredArgument => {
+            // Like docker: name the command, point at its help, exit 1.
+            let rendered = e.render().to_string();
+            let command = rendered
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("Usage: "))
+                .map(|u| {
+                    u.split_whitespace()
+                        .take_while(|w| !w.starts_with('[') && !w.starts_with('<'))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .unwrap_or_else(|| "gantry".into());
+            eprintln!("Error: {}", missing_argument(&command));
+            eprintln!("See '{command} --help'.");
+            ExitCode::from(1)
         }
         _ => {
             let rendered = e.render().to_string();

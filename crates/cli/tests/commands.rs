@@ -425,7 +425,7 @@ fn bad_command_lines_exit_125() {
     let g = gantry();
     for args in [
         &["images", "--bogus"][..],
-        &["rmi"],
+        &["images", "--filter", "nokey"],
         &["frobnicate"],
         &["history", "-H=maybe", "x"],
         &["save", "--format", "zip", "x"],
@@ -436,6 +436,18 @@ fn bad_command_lines_exit_125() {
         assert!(!r.stderr.contains("panicked"));
     }
     assert_eq!(g.run(&["--help"]).code, Some(0));
+    // A missing argument is docker's "requires ..." line and exit 1.
+    for (args, want) in [
+        (&["rmi"][..], "Error: \"gantry rmi\" requires at least 1 argument.\nSee 'gantry rmi --help'.\n"),
+        (&["tag", "a"], "Error: \"gantry tag\" requires exactly 2 arguments.\nSee 'gantry tag --help'.\n"),
+        (
+            &["image", "history"],
+            "Error: \"gantry image history\" requires exactly 1 argument.\nSee 'gantry image history --help'.\n",
+        ),
+    ] {
+        let r = g.run(args);
+        assert_eq!((r.code, r.stderr.as_str()), (Some(1), want), "{args:?}");
+    }
 }
 
 #[test]

@@ -36,8 +36,11 @@ impl ImageFilter {
     ) -> Result<ImageFilter, CliError> {
         let mut f = ImageFilter { parents: images.iter().filter_map(|i| i.parent).collect(), ..Default::default() };
         for raw in filters {
-            let (key, value) =
-                raw.split_once('=').ok_or_else(|| msg(format!("bad format of filter (expected name=value): {raw}")))?;
+            let (key, value) = raw.split_once('=').ok_or_else(|| {
+                CliError::Usage(format!(
+                    "invalid argument {raw:?} for \"-f, --filter\" flag: bad format of filter (expected name=value)"
+                ))
+            })?;
             let key = key.trim().to_ascii_lowercase();
             if !allowed.contains(&key.as_str()) {
                 return Err(invalid(&key));
