@@ -12,6 +12,11 @@ pub fn now_secs() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
+/// Nanoseconds since the epoch, for timestamps gantry writes and `until=` filters.
+pub fn now_nanos() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
+}
+
 /// docker's short image ID: 12 hex digits, or the full `sha256:...` with --no-trunc.
 pub fn image_id(id: &Digest, no_trunc: bool) -> String {
     if no_trunc {

@@ -151,7 +151,7 @@ pub fn import(ctx: &mut Ctx, a: &ImportArgs) -> Result<(), CliError> {
         source: "-".into(),
         architecture: arch,
         os,
-        created: crate::format::units::rfc3339_nano(now_nanos()),
+        created: crate::format::units::rfc3339_nano(crate::views::now_nanos()),
     };
     if a.file.starts_with("http://") || a.file.starts_with("https://") {
         return Err(msg("import from a URL is not supported yet: download the tarball and import the file"));
@@ -173,11 +173,7 @@ fn random_u64() -> u64 {
     if let Ok(mut f) = File::open("/dev/urandom") {
         let _ = f.read_exact(&mut buf);
     }
-    u64::from_ne_bytes(buf) ^ now_nanos() as u64
-}
-
-fn now_nanos() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
+    u64::from_ne_bytes(buf) ^ crate::views::now_nanos() as u64
 }
 
 /// The OCI name of the architecture gantry runs on.

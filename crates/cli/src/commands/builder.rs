@@ -24,6 +24,7 @@ use std::io::BufRead;
 use gantry_image::Digest;
 use gantry_store::{CacheRecord, Store};
 
+use super::filter::parse_until;
 use super::{print, Ctx};
 use crate::cli::BuilderPruneArgs;
 use crate::error::{msg, CliError};
@@ -92,49 +93,6 @@ fn parse_bytes(s: &str) -> Result<u64, CliError> {
         _ => return Err(bad()),
     };
     Ok((n * scale) as u64)
-}
-
-fn now_nanos() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
-}
-
-/// `until=` as docker takes it: a Go duration (`24h`, `1h30m`, `90s`) before now, a
-/// unix timestamp (`1700000000`, fractions allowed) or an RFC 3339 time. Returns unix
-/// nanoseconds.
-fn parse_until(v: &str) -> Result<i64, CliError> {
-    let bad = || msg(format!("invalid filter 'until={v}': expected a timestamp or a duration like 24h"));
-    if let Ok(secs) = v.parse::<f64>() {
-        return Ok((secs * 1e9) as i64);
-    }
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(v) {
-        return t.timestamp_nanos_opt().ok_or_else(bad);
-    }
-    if let Ok(d) = chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d") {
-        return d.and_hms_opt(0, 0, 0).and_then(|t| t.and_utc().timestamp_nanos_opt()).ok_or_else(bad);
-    }
-    let mut total = 0f64;
-    let mut rest = v;
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    while !rest.is_empty() {
-        let split = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
-        let n: f64 = rest[..split].parse().map_err(|_| bad())?;
-        rest = &rest[split..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "h" => 3600.0,
-            "m" => 60.0,
-            "s" => 1.0,
-            "ms" => 1e-3,
-            "us" | "µs" => 1e-6,
-            "ns" => 1e-9,
-            _ => return Err(bad()),
-        };
-        rest = &rest[unit_len..];
-        total += n * scale;
-    }
-    Ok(now_nanos() - (total * 1e9) as i64)
 }
 
 pub fn prune(ctx: &mut Ctx, a: &BuilderPruneArgs) -> Result<(), CliError> {
@@ -241,7 +199,7 @@ mod tests {
 
     #[test]
     fn until_values() {
-        let now = now_nanos();
+        let now = crate::views::now_nanos();
         let day = parse_until("24h").unwrap();
         assert!((now - day - 86_400_000_000_000).abs() < 5_000_000_000);
         let mixed = parse_until("1h30m").unwrap();

@@ -123,8 +123,11 @@ impl ImageFilter {
     }
 }
 
-/// `until=`: a Unix timestamp, an RFC 3339 date, or a Go duration before now (`24h`).
-fn parse_until(v: &str) -> Result<i64, CliError> {
+/// A time for `until=` filters, in Unix nanoseconds, in docker's forms: Unix seconds
+/// (fractions allowed), RFC 3339, `2006-01-02[T15[:04[:05]]]` (UTC, where docker uses
+/// the local zone; gantry's machines run in UTC), or a Go duration before now (`24h`,
+/// `1h30m`, `500ms`; a leading `-` means after now).
+pub(crate) fn parse_until(v: &str) -> Result<i64, CliError> {
     let bad = || msg(format!("invalid filter 'until={v}': expected a timestamp or a duration like 24h"));
     if let Ok(secs) = v.parse::<f64>() {
         return Ok((secs * 1e9) as i64);
@@ -132,35 +135,47 @@ fn parse_until(v: &str) -> Result<i64, CliError> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(v) {
         return t.timestamp_nanos_opt().ok_or_else(bad);
     }
-    let now =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0);
-    let mut total: f64 = 0.0;
-    let mut num = String::new();
-    let mut chars = v.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c.is_ascii_digit() || c == '.' {
-            num.push(c);
-            continue;
+    for layout in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"] {
+        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(v, layout) {
+            return t.and_utc().timestamp_nanos_opt().ok_or_else(bad);
         }
-        let mut unit = c.to_string();
-        if c == 'm' && chars.peek() == Some(&'s') {
-            unit.push('s');
-            chars.next();
+    }
+    if let Some((day, hour)) = v.split_once('T') {
+        if let (Ok(d), Ok(h)) = (chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d"), hour.parse::<u32>()) {
+            return d.and_hms_opt(h, 0, 0).and_then(|t| t.and_utc().timestamp_nanos_opt()).ok_or_else(bad);
         }
-        let n: f64 = num.parse().map_err(|_| bad())?;
-        num.clear();
-        total += n * match unit.as_str() {
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d") {
+        return d.and_hms_opt(0, 0, 0).and_then(|t| t.and_utc().timestamp_nanos_opt()).ok_or_else(bad);
+    }
+    let (sign, mut rest) = match v.strip_prefix('-') {
+        Some(r) => (-1.0, r),
+        None => (1.0, v.strip_prefix('+').unwrap_or(v)),
+    };
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let split = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let n: f64 = rest[..split].parse().map_err(|_| bad())?;
+        rest = &rest[split..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
             "h" => 3600.0,
             "m" => 60.0,
             "s" => 1.0,
-            "ms" => 0.001,
+            "ms" => 1e-3,
+            "us" | "µs" => 1e-6,
+            "ns" => 1e-9,
             _ => return Err(bad()),
         };
+        rest = &rest[unit_len..];
+        total += n * scale;
     }
-    if !num.is_empty() || total == 0.0 && v.is_empty() {
-        return Err(bad());
-    }
-    Ok(now - (total * 1e9) as i64)
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0);
+    Ok(now - (sign * total * 1e9) as i64)
 }
 
 /// docker's `reference.FamiliarMatch`: the pattern is matched against `name:tag`, then
@@ -181,5 +196,12 @@ mod tests {
         assert!(parse_until("1h30m").is_ok());
         assert!(parse_until("soon").is_err());
         assert!(parse_until("5x").is_err());
+        assert_eq!(parse_until("1970-01-02").unwrap(), 86_400_000_000_000);
+        assert_eq!(parse_until("1970-01-02T01").unwrap(), 90_000_000_000_000);
+        assert_eq!(parse_until("1970-01-02T01:30").unwrap(), 91_800_000_000_000);
+        assert_eq!(parse_until("1970-01-02T01:30:00.5").unwrap(), 91_800_500_000_000);
+        assert!(parse_until("-24h").unwrap() > parse_until("24h").unwrap(), "a negative duration is after now");
+        assert!(parse_until("1500ms").is_ok() && parse_until("10us").is_ok() && parse_until("3ns").is_ok());
+        assert!(parse_until("-").is_err());
     }
 }
