@@ -353,3 +353,50 @@ fn platforms_other_than_the_hosts_and_pull_are_refused_clearly() {
     assert_one_error_line(&err, "line 2");
     assert!(err.contains("riscv64"), "{err}");
 }
+
+/// Runs `gantry build` with stderr on a pseudo-terminal; returns what the terminal got.
+fn build_on_a_terminal(s: &Setup, args: &[&str]) -> (bool, String) {
+    use std::io::Read;
+    use std::os::fd::FromRawFd;
+    let (mut master, mut slave) = (0, 0);
+    // SAFETY: openpty writes two new descriptors, which we own from here on.
+    let rc =
+        unsafe { libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), std::ptr::null()) };
+    assert_eq!(rc, 0, "openpty failed");
+    let (mut master, slave) = unsafe { (std::fs::File::from_raw_fd(master), std::fs::File::from_raw_fd(slave)) };
+    let mut all = vec!["build"];
+    all.extend_from_slice(args);
+    let ctx = s.ctx.path().to_str().unwrap().to_string();
+    all.push(&ctx);
+    let mut child = s.g.cmd(&all).stderr(slave).stdout(std::process::Stdio::null()).spawn().unwrap();
+    let ok = child.wait().unwrap().success();
+    // The child has exited: read what it wrote (EIO once the slave side is closed).
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while let Ok(n) = master.read(&mut chunk) {
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    (ok, String::from_utf8_lossy(&buf).into_owned())
+}
+
+#[test]
+fn progress_is_a_live_display_on_a_terminal_and_plain_elsewhere() {
+    let s = setup();
+    s.file("a.txt", "a");
+    dockerfile(&s, "FROM busybox\nCOPY a.txt /a.txt\nENV A=1\n");
+    let (ok, screen) = build_on_a_terminal(&s, &["-t", "tty:1"]);
+    assert!(ok, "{screen}");
+    assert!(screen.contains("[+] Building") && screen.contains("FINISHED"), "{screen}");
+    assert!(screen.contains(" => [stage-0 2/3] COPY a.txt /a.txt"), "{screen}");
+    assert!(screen.contains("\x1b[2K"), "lines are redrawn in place: {screen}");
+    let (_, screen) = build_on_a_terminal(&s, &["-t", "tty:1"]);
+    assert!(screen.contains(" => CACHED [stage-0 2/3] COPY a.txt /a.txt"), "{screen}");
+    let (_, screen) = build_on_a_terminal(&s, &["--progress", "plain", "-t", "tty:1"]);
+    assert!(screen.contains("#2 [stage-0 2/3] COPY a.txt /a.txt") && !screen.contains("[+] Building"), "{screen}");
+    // Not a terminal (the harness's pipe): plain lines even with auto.
+    let out = s.build_ok(&["-t", "tty:1"]);
+    assert!(out.contains("#2 CACHED") && !out.contains("[+]"), "{out}");
+}

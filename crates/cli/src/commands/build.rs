@@ -31,24 +31,102 @@ use super::Ctx;
 use crate::cli::BuildArgs;
 use crate::error::{msg, CliError};
 
-/// Plain progress lines, as `docker build --progress=plain` prints them.
-struct Plain {
-    /// The highest step number seen, so exports continue the numbering.
-    last: usize,
+/// One step as the live display shows it.
+struct StepLine {
+    id: usize,
+    name: String,
+    state: StepState,
 }
 
-impl Progress for Plain {
-    fn event(&mut self, e: Event) {
+enum StepState {
+    Running(std::time::Instant),
+    Cached,
+    Done(f64),
+    Failed,
+}
+
+/// Build progress on stderr: BuildKit's plain lines (`#3 [stage 2/4] COPY . /app`,
+/// `#3 CACHED`, `#3 DONE 0.1s`), or on a terminal an updating block like BuildKit's
+/// tty display (`[+] Building 1.2s (5/7)` and one ` => ` line per step).
+struct Display {
+    tty: bool,
+    /// The highest step number seen, so exports continue the numbering.
+    last: usize,
+    steps: Vec<StepLine>,
+    /// Lines the last redraw printed (the tty display moves back over them).
+    drawn: usize,
+    started: std::time::Instant,
+}
+
+impl Display {
+    fn new(tty: bool) -> Display {
+        Display { tty, last: 0, steps: Vec::new(), drawn: 0, started: std::time::Instant::now() }
+    }
+
+    fn redraw(&mut self, finished: bool) {
+        let mut out = String::new();
+        if self.drawn > 0 {
+            out.push_str(&format!("\x1b[{}A", self.drawn));
+        }
+        let done = self.steps.iter().filter(|s| !matches!(s.state, StepState::Running(_))).count();
+        let status = if finished { " FINISHED" } else { "" };
+        out.push_str(&format!(
+            "\x1b[2K[+] Building {:.1}s ({done}/{}){status}\n",
+            self.started.elapsed().as_secs_f64(),
+            self.steps.len()
+        ));
+        for s in &self.steps {
+            let (prefix, secs) = match &s.state {
+                StepState::Running(t) => ("", t.elapsed().as_secs_f64()),
+                StepState::Cached => ("CACHED ", 0.0),
+                StepState::Done(d) => ("", *d),
+                StepState::Failed => ("ERROR ", 0.0),
+            };
+            out.push_str(&format!("\x1b[2K => {prefix}{:<60} {secs:.1}s\n", s.name));
+        }
+        self.drawn = self.steps.len() + 1;
         let mut err = std::io::stderr().lock();
-        let _ = match e {
+        let _ = err.write_all(out.as_bytes());
+        let _ = err.flush();
+    }
+
+    /// The tty display's last frame; plain output needs nothing.
+    fn finish(&mut self) {
+        if self.tty && !self.steps.is_empty() {
+            self.redraw(true);
+        }
+    }
+}
+
+impl Progress for Display {
+    fn event(&mut self, e: Event) {
+        if let Event::Started { id, .. } = &e {
+            self.last = self.last.max(*id);
+        }
+        if !self.tty {
+            let mut err = std::io::stderr().lock();
+            let _ = match e {
+                Event::Started { id, name } => writeln!(err, "#{id} {name}"),
+                Event::Cached { id } => writeln!(err, "#{id} CACHED\n"),
+                Event::Done { id, seconds } => writeln!(err, "#{id} DONE {seconds:.1}s\n"),
+                Event::Failed { id, error } => writeln!(err, "#{id} ERROR: {error}"),
+            };
+            return;
+        }
+        let (id, state) = match e {
             Event::Started { id, name } => {
-                self.last = self.last.max(id);
-                writeln!(err, "#{id} {name}")
+                self.steps.push(StepLine { id, name, state: StepState::Running(std::time::Instant::now()) });
+                self.redraw(false);
+                return;
             }
-            Event::Cached { id } => writeln!(err, "#{id} CACHED\n"),
-            Event::Done { id, seconds } => writeln!(err, "#{id} DONE {seconds:.1}s\n"),
-            Event::Failed { id, error } => writeln!(err, "#{id} ERROR: {error}"),
+            Event::Cached { id } => (id, StepState::Cached),
+            Event::Done { id, seconds } => (id, StepState::Done(seconds)),
+            Event::Failed { id, .. } => (id, StepState::Failed),
         };
+        if let Some(step) = self.steps.iter_mut().find(|s| s.id == id) {
+            step.state = state;
+        }
+        self.redraw(false);
     }
 }
 
@@ -566,13 +644,20 @@ pub fn build(ctx: &mut Ctx, a: &BuildArgs) -> Result<(), CliError> {
     // Images that existed before: a non-image output must not remove one of them.
     let existing: HashSet<Digest> =
         if store_image { HashSet::new() } else { ctx.store.images()?.iter().map(|i| i.id).collect() };
-    let mut plain = Plain { last: 0 };
+    // auto: the live display on a terminal, plain lines otherwise (as docker does).
+    let tty = match a.progress.as_str() {
+        "tty" => true,
+        "plain" => false,
+        _ => std::io::stderr().is_terminal(),
+    };
+    let mut plain = Display::new(tty);
     let result = if a.quiet {
         gantry_build::build(&mut ctx.store, &opts, &mut gantry_build::Quiet)
     } else {
         gantry_build::build(&mut ctx.store, &opts, &mut plain)
-    }
-    .map_err(|e| msg(e.to_string()))?;
+    };
+    plain.finish();
+    let result = result.map_err(|e| msg(e.to_string()))?;
     drop(prepared);
     for w in &result.warnings {
         eprintln!("{w}");
@@ -603,6 +688,7 @@ pub fn build(ctx: &mut Ctx, a: &BuildArgs) -> Result<(), CliError> {
         // Built only for its outputs: the cache keeps its layers, the image goes.
         ctx.store.remove_image(&id, &[], true)?;
     }
+    plain.finish();
     exported?;
 
     if let Some(path) = &a.iidfile {
