@@ -66,25 +66,9 @@ pub(crate) fn key_of(parts: &[&[u8]]) -> Digest {
     h.finish()
 }
 
+/// RFC 3339 in UTC, as BuildKit writes `created`.
 fn rfc3339(secs: i64) -> String {
-    chrono_free_rfc3339(secs)
-}
-
-/// RFC 3339 in UTC without pulling a date crate into the build: days from the epoch
-/// to a civil date (Howard Hinnant's algorithm).
-fn chrono_free_rfc3339(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    chrono::DateTime::from_timestamp(secs, 0).map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string()).unwrap_or_default()
 }
 
 pub(crate) struct Builder<'a> {
@@ -154,22 +138,9 @@ pub fn build(store: &mut Store, opts: &BuildOptions, progress: &mut dyn Progress
     Ok(BuildResult { id, tagged, warnings })
 }
 
+/// Unix nanoseconds of a config's `created`; 0 when unparsable.
 fn parse_created(s: &str) -> i64 {
-    // "YYYY-MM-DDTHH:MM:SS...Z" written by this crate; anything else counts as 0.
-    let num = |a: usize, b: usize| s.get(a..b).and_then(|v| v.parse::<i64>().ok());
-    let (Some(y), Some(mo), Some(d), Some(h), Some(mi), Some(se)) =
-        (num(0, 4), num(5, 7), num(8, 10), num(11, 13), num(14, 16), num(17, 19))
-    else {
-        return 0;
-    };
-    let y = if mo <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (mo + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    (days * 86_400 + h * 3600 + mi * 60 + se) * 1_000_000_000
+    chrono::DateTime::parse_from_rfc3339(s).ok().and_then(|t| t.timestamp_nanos_opt()).unwrap_or(0)
 }
 
 /// gantry builds natively: a requested platform must be the host's (`linux/amd64`,
