@@ -8,7 +8,8 @@
 //! changes its key and therefore every key after it, and nothing before it.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use gantry_dockerfile::instructions::{self, Command, Dockerfile, Instruction, ShellOrExec};
@@ -36,10 +37,17 @@ pub(crate) struct State {
     pub(crate) config: ImageConfig,
     pub(crate) layers: Vec<LayerRecord>,
     pub(crate) key: Digest,
-    pub(crate) view: Option<Rc<FsView>>,
+    pub(crate) view: Option<Arc<FsView>>,
     /// Whether this stage has set CMD (an ENTRYPOINT after it keeps it, before it clears it).
     pub(crate) cmd_set: bool,
 }
+
+/// What a thread building one stage of a wave returns: the stage, its final state, and
+/// the build args it consumed.
+type StageOutcome = Result<(usize, State, BTreeSet<String>), BuildError>;
+
+/// Stages in dependency order, and each stage's dependencies.
+type Plan = (Vec<usize>, Vec<Vec<usize>>);
 
 /// A metadata instruction's effect on the image config.
 type Change = Box<dyn FnOnce(&mut ImageConfig)>;
@@ -75,15 +83,21 @@ pub(crate) struct Builder<'a> {
     pub(crate) store: &'a mut Store,
     pub(crate) opts: &'a BuildOptions,
     pub(crate) lexer: Lexer,
-    pub(crate) context: Context,
-    pub(crate) progress: &'a mut dyn Progress,
-    pub(crate) next_id: usize,
+    pub(crate) context: &'a Context,
+    /// Progress events, shared by the threads of independent stages.
+    pub(crate) progress: &'a (dyn Fn(Event) + Sync),
+    /// Step numbers, shared likewise.
+    pub(crate) next_id: &'a AtomicUsize,
     pub(crate) consumed_args: BTreeSet<String>,
     pub(crate) now: i64,
 }
 
 /// Builds the image `opts` describes and tags it.
-pub fn build(store: &mut Store, opts: &BuildOptions, progress: &mut dyn Progress) -> Result<BuildResult, BuildError> {
+pub fn build(
+    store: &mut Store,
+    opts: &BuildOptions,
+    progress: &mut (dyn Progress + Send),
+) -> Result<BuildResult, BuildError> {
     let ast = parser::parse(&opts.dockerfile).map_err(|e| BuildError::Dockerfile(e.to_string()))?;
     let df = instructions::parse_dockerfile(&ast).map_err(|e| BuildError::Dockerfile(e.to_string()))?;
     let ignore = read_ignore(opts)?;
@@ -95,23 +109,69 @@ pub fn build(store: &mut Store, opts: &BuildOptions, progress: &mut dyn Progress
         check_platform(p)?;
     }
     let _lease = store.lease()?;
+    let sink = Mutex::new(progress);
+    let report = |e: Event| {
+        if let Ok(mut p) = sink.lock() {
+            p.event(e);
+        }
+    };
+    let next_id = AtomicUsize::new(1);
+    let lexer = Lexer::new(df.escape);
     let mut b = Builder {
         store,
         opts,
-        lexer: Lexer::new(df.escape),
-        context,
-        progress,
-        next_id: 1,
+        lexer,
+        context: &context,
+        progress: &report,
+        next_id: &next_id,
         consumed_args: BTreeSet::new(),
         now,
     };
     let meta = b.meta_args(&df)?;
     let target = b.target(&df)?;
-    let order = plan(&df, target, &meta, &b.lexer)?;
     let mut results: Vec<Option<State>> = vec![None; df.stages.len()];
-    for i in order {
-        let st = b.run_stage(&df, i, &results, &meta)?;
-        results[i] = Some(st);
+    for wave in waves(&df, target, &meta, &lexer)? {
+        if let [i] = wave[..] {
+            results[i] = Some(b.run_stage(&df, i, &results, &meta)?);
+            continue;
+        }
+        // Independent stages at once, each on its own store connection (the store is
+        // built for several writers; the process's lease covers every thread).
+        let root = b.store.root().to_path_buf();
+        let (context, report, next_id, done) = (&context, &report, &next_id, &results);
+        let (df, meta) = (&df, &meta);
+        let outcomes: Vec<StageOutcome> = std::thread::scope(|scope| {
+            let handles: Vec<_> = wave
+                .iter()
+                .map(|&i| {
+                    let root = root.clone();
+                    scope.spawn(move || {
+                        let mut store = Store::open(&root)?;
+                        let mut w = Builder {
+                            store: &mut store,
+                            opts,
+                            lexer,
+                            context,
+                            progress: report,
+                            next_id,
+                            consumed_args: BTreeSet::new(),
+                            now,
+                        };
+                        let st = w.run_stage(df, i, done, meta)?;
+                        Ok((i, st, w.consumed_args))
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| Err(BuildError::Dockerfile("a build thread panicked".into()))))
+                .collect()
+        });
+        for outcome in outcomes {
+            let (i, st, consumed) = outcome?;
+            results[i] = Some(st);
+            b.consumed_args.extend(consumed);
+        }
     }
     let mut fin = results[target].take().ok_or_else(|| BuildError::Dockerfile("target stage was not built".into()))?;
     if !opts.labels.is_empty() {
@@ -175,8 +235,30 @@ fn read_ignore(opts: &BuildOptions) -> Result<ignore::IgnorePatterns, BuildError
     ignore::IgnorePatterns::parse("").map_err(|e| BuildError::Context(e.to_string()))
 }
 
-/// Stage indexes to build, dependencies first; a cycle is an error.
-fn plan(df: &Dockerfile, target: usize, meta: &[(String, String)], lexer: &Lexer) -> Result<Vec<usize>, BuildError> {
+/// The stages to build, in waves: every stage's dependencies are in earlier waves, so
+/// the stages of one wave can run at once. A cycle is an error.
+fn waves(
+    df: &Dockerfile,
+    target: usize,
+    meta: &[(String, String)],
+    lexer: &Lexer,
+) -> Result<Vec<Vec<usize>>, BuildError> {
+    let (order, deps) = plan(df, target, meta, lexer)?;
+    let mut level = vec![0usize; df.stages.len()];
+    let mut out: Vec<Vec<usize>> = Vec::new();
+    for i in order {
+        level[i] = deps[i].iter().map(|&d| level[d] + 1).max().unwrap_or(0);
+        if out.len() <= level[i] {
+            out.resize(level[i] + 1, Vec::new());
+        }
+        out[level[i]].push(i);
+    }
+    Ok(out)
+}
+
+/// Stage indexes to build, dependencies first, with each stage's dependencies; a cycle
+/// is an error.
+fn plan(df: &Dockerfile, target: usize, meta: &[(String, String)], lexer: &Lexer) -> Result<Plan, BuildError> {
     let by_name = |name: &str, before: usize| -> Option<usize> {
         let lower = name.to_ascii_lowercase();
         df.stages[..before].iter().position(|s| s.name.as_deref() == Some(lower.as_str()))
@@ -229,7 +311,7 @@ fn plan(df: &Dockerfile, target: usize, meta: &[(String, String)], lexer: &Lexer
         Ok(())
     }
     visit(target, &deps, &mut state, &mut order, df)?;
-    Ok(order)
+    Ok((order, deps))
 }
 
 impl Builder<'_> {
@@ -326,7 +408,7 @@ impl Builder<'_> {
                 },
                 layers: vec![],
                 key: key_of(&[b"scratch"]),
-                view: Some(Rc::new(FsView::empty())),
+                view: Some(Arc::new(FsView::empty())),
                 cmd_set: false,
             },
             None => self.image_state(&base)?,
@@ -336,7 +418,7 @@ impl Builder<'_> {
         st.config.container_config = None;
         st.config.docker_version = None;
         st.cmd_set = false;
-        self.progress.event(Event::Done { id, seconds: 0.0 });
+        (self.progress)(Event::Done { id, seconds: 0.0 });
         let no_cache = self.opts.no_cache
             || stage.name.as_ref().is_some_and(|n| self.opts.no_cache_filter.iter().any(|f| f.eq_ignore_ascii_case(n)));
         let mut args: Vec<(String, String)> = Vec::new();
@@ -363,9 +445,8 @@ impl Builder<'_> {
     }
 
     fn start(&mut self, name: String) -> usize {
-        let id = self.next_id;
-        self.next_id += 1;
-        self.progress.event(Event::Started { id, name });
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        (self.progress)(Event::Started { id, name });
         id
     }
 
@@ -381,12 +462,12 @@ impl Builder<'_> {
         Ok(State { config, layers, key: key_of(&[b"image", id.to_string().as_bytes()]), view: None, cmd_set: false })
     }
 
-    pub(crate) fn view(&self, st: &mut State) -> Result<Rc<FsView>, BuildError> {
+    pub(crate) fn view(&self, st: &mut State) -> Result<Arc<FsView>, BuildError> {
         if let Some(v) = &st.view {
             return Ok(v.clone());
         }
         let diff_ids: Vec<Digest> = st.layers.iter().map(|l| l.diff_id).collect();
-        let v = Rc::new(FsView::new(self.store, &diff_ids)?);
+        let v = Arc::new(FsView::new(self.store, &diff_ids)?);
         st.view = Some(v.clone());
         Ok(v)
     }
@@ -429,7 +510,7 @@ impl Builder<'_> {
         let began = Instant::now();
         let result = self.dispatch(st, cmd, id, began, args, meta, results, df, no_cache);
         if let Err(e) = &result {
-            self.progress.event(Event::Failed { id, error: e.to_string() });
+            (self.progress)(Event::Failed { id, error: e.to_string() });
         }
         result
     }
@@ -693,7 +774,7 @@ impl Builder<'_> {
                 if !same_layers {
                     st.view = None;
                 }
-                self.progress.event(Event::Cached { id });
+                (self.progress)(Event::Cached { id });
                 return Ok(());
             }
         }
@@ -703,7 +784,7 @@ impl Builder<'_> {
         let config = self.store.put_bytes(&st.config.to_bytes())?;
         self.store.cache_put(&key, &config, &st.layers)?;
         st.key = key;
-        self.progress.event(Event::Done { id, seconds: began.elapsed().as_secs_f64() });
+        (self.progress)(Event::Done { id, seconds: began.elapsed().as_secs_f64() });
         Ok(())
     }
 
@@ -818,6 +899,22 @@ fn port_specs(word: &str) -> Result<Vec<String>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn dockerfile(text: &str) -> Dockerfile {
+        instructions::parse_dockerfile(&parser::parse(text).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn independent_stages_share_a_wave() {
+        let df = dockerfile(
+            "FROM scratch AS a\nCOPY x /x\nFROM scratch AS b\nCOPY y /y\nFROM scratch AS unused\n\
+             FROM a AS c\nCOPY --from=b /y /y\nFROM scratch\nCOPY --from=c /x /x\n",
+        );
+        let w = waves(&df, df.stages.len() - 1, &[], &Lexer::new('\\')).unwrap();
+        assert_eq!(w, vec![vec![0, 1], vec![3], vec![4]], "a and b at once; unused never");
+        let chain = dockerfile("FROM scratch AS a\nFROM a AS b\nFROM b\n");
+        assert_eq!(waves(&chain, 2, &[], &Lexer::new('\\')).unwrap(), vec![vec![0], vec![1], vec![2]]);
+    }
 
     #[test]
     fn dates_round_trip() {

@@ -400,3 +400,28 @@ fn progress_is_a_live_display_on_a_terminal_and_plain_elsewhere() {
     let out = s.build_ok(&["-t", "tty:1"]);
     assert!(out.contains("#2 CACHED") && !out.contains("[+]"), "{out}");
 }
+
+#[test]
+fn independent_stages_build_concurrently_and_feed_the_last() {
+    let s = setup();
+    for n in 0..40 {
+        s.file(&format!("a/f{n}"), &format!("a{n}"));
+        s.file(&format!("b/f{n}"), &format!("b{n}"));
+    }
+    dockerfile(
+        &s,
+        "FROM busybox AS a\nCOPY a/ /out/\nENV STAGE=a\n\
+         FROM busybox AS b\nCOPY b/ /out/\nENV STAGE=b\n\
+         FROM scratch\nCOPY --from=a /out /a\nCOPY --from=b /out /b\n",
+    );
+    let out = s.build_ok(&["-t", "par:1"]);
+    for line in ["[a 2/3] COPY a/ /out/", "[b 2/3] COPY b/ /out/"] {
+        assert!(out.contains(line), "{line} missing:\n{out}");
+    }
+    let fs = s.files("par:1");
+    assert_eq!(fs["a/f39"].3, "a39");
+    assert_eq!(fs["b/f0"].3, "b0");
+    // A rebuild hits the cache in both parallel stages.
+    let out = s.build_ok(&["-t", "par:1"]);
+    assert_eq!(out.matches("CACHED").count(), 6, "{out}");
+}
