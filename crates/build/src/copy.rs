@@ -42,6 +42,7 @@ pub(crate) struct CopySpec {
     pub(crate) heredocs: Vec<(String, String)>,
     pub(crate) exclude: Vec<String>,
     pub(crate) parents: bool,
+    pub(crate) link: bool,
     pub(crate) add: bool,
 }
 
@@ -146,6 +147,7 @@ impl Builder<'_> {
             spec.chmod.as_deref().unwrap_or("").as_bytes(),
             spec.exclude.join("\n").as_bytes(),
             if spec.parents { b"parents" } else { b"" },
+            if spec.link { b"link" } else { b"" },
             workdir.as_bytes(),
         ]);
         let entry = self.history(format!("{created_by} # buildkit"), true);
@@ -159,8 +161,12 @@ impl Builder<'_> {
                 None => None,
             };
             let (uid, gid) = chown.unwrap_or((0, 0));
+            // --link makes the layer as if on an empty image (BuildKit): the destination
+            // is not resolved through the base, and every parent it needs is in the layer.
+            let empty = FsView::empty();
+            let dest_view: &FsView = if spec.link { &empty } else { &view };
             // Writing through a symlink the image already has writes where it points.
-            let dest = resolve_dest(&view, &dest);
+            let dest = resolve_dest(dest_view, &dest);
             // ADD unpacks local archives: each becomes a directory source.
             let mut unpacked: Vec<Unpacked> = Vec::new();
             if spec.add {
@@ -175,7 +181,7 @@ impl Builder<'_> {
                 || source_stage.as_mut().is_some_and(|src| {
                     b.view(src).is_ok_and(|v| spec.sources.iter().any(|s| v.is_dir(s)))
                 });
-            let dest_is_dir = dest_is_dir_syntax || dest.is_empty() || dir_source || view.is_dir(&dest);
+            let dest_is_dir = dest_is_dir_syntax || dest.is_empty() || dir_source || dest_view.is_dir(&dest);
             let mut items: Vec<Item> = Vec::new();
             let mut count = 0;
             let target = |rel: &str, base: &str, root_is_dir: bool| -> String {
@@ -227,7 +233,15 @@ impl Builder<'_> {
             let source_view;
             if let Some(src) = source_stage.as_mut() {
                 source_view = b.view(src)?;
+                let mut named: Vec<String> = Vec::new();
                 for s in &spec.sources {
+                    let matches = expand_in_view(&source_view, s);
+                    if matches.is_empty() {
+                        return Err(BuildError::at(cmd, format!("\"/{}\": not found", clean(s))));
+                    }
+                    named.extend(matches);
+                }
+                for s in &named {
                     let Some((resolved, entry)) = source_view.resolve(s, true) else {
                         return Err(BuildError::at(cmd, format!("\"/{}\": not found", clean(s))));
                     };
@@ -270,7 +284,7 @@ impl Builder<'_> {
             let dir_of_dest = if dest_is_dir { dest.clone() } else { dest.rsplit_once('/').map(|(d, _)| d.to_string()).unwrap_or_default() };
             for part in dir_of_dest.split('/').filter(|p| !p.is_empty()) {
                 prefix = if prefix.is_empty() { part.to_string() } else { format!("{prefix}/{part}") };
-                if !view.is_dir(&prefix) && !items.iter().any(|i| i.path == prefix) {
+                if !dest_view.is_dir(&prefix) && !items.iter().any(|i| i.path == prefix) {
                     // BuildKit creates every missing directory of the path as --chown's owner.
                     items.push(dir_item(prefix.clone(), uid, gid, now));
                 }
@@ -386,4 +400,22 @@ impl Drop for Unpacked {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// A COPY --from source as paths of the source filesystem: itself, or with wildcards
+/// every path matching it component by component (as the context's sources).
+fn expand_in_view(view: &FsView, source: &str) -> Vec<String> {
+    let pattern = clean(source);
+    if !gantry_dockerfile::glob::has_meta(&pattern) {
+        return if view.resolve(&pattern, true).is_some() || pattern.is_empty() { vec![pattern] } else { Vec::new() };
+    }
+    let comps: Vec<&str> = pattern.split('/').collect();
+    view.walk("")
+        .map(|(p, _)| p)
+        .filter(|p| {
+            let parts: Vec<&str> = p.split('/').collect();
+            parts.len() == comps.len() && parts.iter().zip(&comps).all(|(n, c)| gantry_dockerfile::glob::matches(c, n))
+        })
+        .cloned()
+        .collect()
 }

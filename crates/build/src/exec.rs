@@ -704,6 +704,7 @@ impl Builder<'_> {
                     heredocs: c.heredocs.iter().map(|h| (h.name.clone(), h.content.clone())).collect(),
                     exclude: c.exclude.iter().map(|s| x(s)).collect::<Result<_, _>>()?,
                     parents: c.parents,
+                    link: c.link,
                     add: false,
                 };
                 return self.copy(st, id, began, cmd, &spec, results, df, no_cache);
@@ -724,6 +725,7 @@ impl Builder<'_> {
                     heredocs: a.heredocs.iter().map(|h| (h.name.clone(), h.content.clone())).collect(),
                     exclude: a.exclude.iter().map(|s| x(s)).collect::<Result<_, _>>()?,
                     parents: false,
+                    link: a.link,
                     add: true,
                 };
                 return self.copy(st, id, began, cmd, &spec, results, df, no_cache);

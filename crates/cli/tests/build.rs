@@ -425,3 +425,24 @@ fn independent_stages_build_concurrently_and_feed_the_last() {
     let out = s.build_ok(&["-t", "par:1"]);
     assert_eq!(out.matches("CACHED").count(), 6, "{out}");
 }
+
+#[test]
+fn copy_link_ignores_the_base_and_from_takes_wildcards() {
+    let s = setup();
+    s.file("sh", "replacement\n");
+    dockerfile(&s, "FROM busybox\nCOPY --link sh /bin/sh\nCOPY --from=busybox /etc/pass* /etc/grou? /copied/\n");
+    s.build_ok(&["-t", "link:1"]);
+    let fs = s.files("link:1");
+    // Without --link the copy would write through the /bin/sh -> busybox symlink;
+    // with it the layer is made as if on an empty image: /bin/sh becomes the file.
+    assert_eq!(fs["bin/sh"].3, "replacement\n");
+    assert_ne!(fs["bin/busybox"].3, "replacement\n");
+    assert!(
+        fs["copied/passwd"].3.contains("root:x:0:0"),
+        "{:?}",
+        fs.keys().filter(|k| k.starts_with("copied")).collect::<Vec<_>>()
+    );
+    assert!(fs.contains_key("copied/group"));
+    dockerfile(&s, "FROM busybox\nCOPY --from=busybox /etc/nothing* /x/\n");
+    assert_one_error_line(&s.build(&["-q"]).stderr, "not found");
+}
