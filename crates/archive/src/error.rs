@@ -65,28 +65,9 @@ pub enum ArchiveError {
     Change(#[from] crate::ChangeError),
 }
 
-/// Most characters of archive-supplied text (entry names, messages quoting entry bytes)
-/// put in an error message: enough to recognize it, not enough to flood the terminal.
-const EXCERPT_CHARS: usize = 200;
-
-/// Archive-supplied text made safe for a one-line message: cut to [`EXCERPT_CHARS`]
-/// characters (with an ellipsis) and every control character escaped, so bytes from a
-/// hostile archive can neither drive the terminal nor forge extra lines.
-pub(crate) fn excerpt(text: &str) -> String {
-    let mut out = String::new();
-    for (i, c) in text.chars().enumerate() {
-        if i == EXCERPT_CHARS {
-            out.push_str("...");
-            break;
-        }
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
+/// Archive-supplied text (entry names, messages quoting entry bytes) made safe for a
+/// one-line message; shared with the layer crate.
+pub(crate) use gantry_layer::excerpt;
 
 /// An archive entry name quoted for a message: [`excerpt`] in double quotes.
 pub(crate) fn quoted(name: &str) -> String {
@@ -101,7 +82,7 @@ mod tests {
     fn excerpts_are_short_and_escaped() {
         assert_eq!(excerpt("a\u{1b}[2J\nb"), "a\\u{1b}[2J\\nb");
         let long = "x".repeat(1000);
-        assert_eq!(excerpt(&long), format!("{}...", "x".repeat(EXCERPT_CHARS)));
+        assert_eq!(excerpt(&long), format!("{}...", "x".repeat(200)));
         assert_eq!(quoted("blobs/a"), "\"blobs/a\"");
     }
 }

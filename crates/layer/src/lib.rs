@@ -318,7 +318,7 @@ fn classify(error: io::Error) -> LayerError {
             Side::Read => LayerError::Read(tagged.error),
             Side::Write => LayerError::Write(tagged.error),
         },
-        Some(Err(other)) => LayerError::Corrupt(printable(&other.to_string())),
+        Some(Err(other)) => LayerError::Corrupt(excerpt(&other.to_string())),
         None => LayerError::Corrupt("unknown error".to_string()),
     }
 }
@@ -327,12 +327,13 @@ fn corrupt(error: io::Error) -> LayerError {
     if error.kind() == io::ErrorKind::UnexpectedEof && error.get_ref().is_none() {
         return LayerError::Corrupt("unexpected end of data".to_string());
     }
-    LayerError::Corrupt(printable(&error.to_string()))
+    LayerError::Corrupt(excerpt(&error.to_string()))
 }
 
-/// Parser messages can quote raw header bytes: escape control characters and keep the
-/// message to a readable length.
-fn printable(message: &str) -> String {
+/// Text from an archive or layer made safe for a one-line message: control characters
+/// escaped (so hostile bytes can neither drive the terminal nor forge extra lines) and
+/// cut to a readable length.
+pub fn excerpt(message: &str) -> String {
     const MAX: usize = 200;
     let mut out = String::new();
     for c in message.chars() {
