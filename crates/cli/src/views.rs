@@ -142,6 +142,28 @@ pub fn container_config(c: &ContainerConfig) -> Value {
     Value::Object(m)
 }
 
+/// Go's zero `time.Time` as docker prints it.
+const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+/// An RFC 3339 time as Go's `time.Time` marshals it after parsing it: the fraction
+/// without trailing zeros, and the zone offset kept (`Z` for UTC).
+pub fn go_time(s: &str) -> Option<String> {
+    let t = chrono::DateTime::parse_from_rfc3339(s).ok()?;
+    let mut out = t.format("%Y-%m-%dT%H:%M:%S").to_string();
+    let nanos = t.timestamp_subsec_nanos();
+    if nanos > 0 {
+        out.push_str(format!(".{nanos:09}").trim_end_matches('0'));
+    }
+    match t.offset().local_minus_utc() {
+        0 => out.push('Z'),
+        secs => {
+            let (sign, secs) = if secs < 0 { ('-', -secs) } else { ('+', secs) };
+            out.push_str(&format!("{sign}{:02}:{:02}", secs / 3600, secs % 3600 / 60));
+        }
+    }
+    Some(out)
+}
+
 /// `docker image inspect`'s object for one image.
 pub fn inspect_image(img: &ImageRecord, cfg: &ImageConfig, root: &str) -> Value {
     let mut m = Map::new();
@@ -156,8 +178,7 @@ pub fn inspect_image(img: &ImageRecord, cfg: &ImageConfig, root: &str) -> Value 
     m.insert("RepoDigests".into(), json!(sorted(&img.digests)));
     m.insert("Parent".into(), json!(img.parent.map(|p| p.to_string()).unwrap_or_default()));
     m.insert("Comment".into(), json!(cfg.comment.clone().unwrap_or_default()));
-    let created =
-        if cfg.created.is_some() { units::rfc3339_nano(img.created_unix_nanos) } else { "0001-01-01T00:00:00Z".into() };
+    let created = cfg.created.as_deref().and_then(go_time).unwrap_or_else(|| ZERO_TIME.into());
     m.insert("Created".into(), json!(created));
     m.insert("Container".into(), json!(cfg.container.clone().unwrap_or_default()));
     m.insert("ContainerConfig".into(), container_config(&cfg.container_config.clone().unwrap_or_default()));
@@ -179,7 +200,8 @@ pub fn inspect_image(img: &ImageRecord, cfg: &ImageConfig, root: &str) -> Value 
         "RootFS".into(),
         json!({"Type": cfg.rootfs.kind, "Layers": cfg.rootfs.diff_ids.iter().map(|d| d.to_string()).collect::<Vec<_>>()}),
     );
-    m.insert("Metadata".into(), json!({"LastTagTime": "0001-01-01T00:00:00Z"}));
+    let last_tag = img.last_tagged_unix_nanos.map(units::rfc3339_nano).unwrap_or_else(|| ZERO_TIME.into());
+    m.insert("Metadata".into(), json!({"LastTagTime": last_tag}));
     Value::Object(m)
 }
 
@@ -262,6 +284,15 @@ pub fn chain_ids(diff_ids: &[Digest]) -> Vec<Digest> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_print_like_go() {
+        assert_eq!(go_time("2001-01-01T02:00:00.5+02:00").unwrap(), "2001-01-01T02:00:00.5+02:00");
+        assert_eq!(go_time("2000-01-01T00:00:00Z").unwrap(), "2000-01-01T00:00:00Z");
+        assert_eq!(go_time("2000-01-01T00:00:00.123000000Z").unwrap(), "2000-01-01T00:00:00.123Z");
+        assert_eq!(go_time("2000-01-01T00:00:00-05:30").unwrap(), "2000-01-01T00:00:00-05:30");
+        assert!(go_time("yesterday").is_none());
+    }
 
     #[test]
     fn chain_ids_follow_the_oci_definition() {

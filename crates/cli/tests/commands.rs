@@ -237,6 +237,8 @@ fn inspect_has_dockers_shape() {
     assert_eq!(obj["RepoTags"], serde_json::json!(["busybox:latest"]));
     assert_eq!(obj["Config"]["Cmd"], serde_json::json!(["/bin/sh"]));
     assert_eq!(obj["Created"], "2000-01-01T00:00:00Z");
+    let tagged = obj["Metadata"]["LastTagTime"].as_str().unwrap();
+    assert!(tagged.starts_with("20") && !tagged.starts_with("2000-"), "LastTagTime is when it was tagged: {tagged}");
     assert_eq!(obj["RootFS"]["Layers"][0], img.diff_ids[0].as_str());
     assert_eq!(g.ok(&["inspect", "--format", "{{.Id}}", "busybox"]), format!("{}\n", img.id));
     assert_eq!(

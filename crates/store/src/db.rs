@@ -108,6 +108,8 @@ pub struct ImageRecord {
     pub tags: Vec<Reference>,
     /// `repo@sha256:...` references.
     pub digests: Vec<Reference>,
+    /// When a reference was last set on it (docker's `Metadata.LastTagTime`).
+    pub last_tagged_unix_nanos: Option<i64>,
 }
 
 /// A reference moved onto an image, and the image it was taken from (which may now
@@ -231,21 +233,30 @@ impl Store {
     /// the number of images, so listing 1,000 images stays a few milliseconds.
     fn query_images(&self, id: Option<&Digest>) -> Result<Vec<ImageRecord>, StoreError> {
         let key = id.map(|d| d.to_string());
-        let mut refs: HashMap<String, (Vec<Reference>, Vec<Reference>)> = HashMap::new();
+        /// An image's references as they are gathered.
+        #[derive(Default)]
+        struct Refs {
+            tags: Vec<Reference>,
+            digests: Vec<Reference>,
+            last_set: Option<i64>,
+        }
+        let mut refs: HashMap<String, Refs> = HashMap::new();
         let mut stmt = self.db.prepare_cached(
-            "SELECT name, image_id, is_digest FROM refs WHERE ?1 IS NULL OR image_id = ?1 ORDER BY added, name",
+            "SELECT name, image_id, is_digest, added FROM refs WHERE ?1 IS NULL OR image_id = ?1 ORDER BY added, name",
         )?;
-        let rows =
-            stmt.query_map([&key], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, bool>(2)?)))?;
+        let rows = stmt.query_map([&key], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, bool>(2)?, r.get::<_, i64>(3)?))
+        })?;
         for row in rows {
-            let (name, image, is_digest) = row?;
+            let (name, image, is_digest, added) = row?;
             let reference =
                 Reference::parse(&name).map_err(|_| StoreError::Corrupt(format!("bad reference {name:?}")))?;
             let entry = refs.entry(image).or_default();
+            entry.last_set = entry.last_set.max(Some(added));
             if is_digest {
-                entry.1.push(reference)
+                entry.digests.push(reference)
             } else {
-                entry.0.push(reference)
+                entry.tags.push(reference)
             }
         }
         let mut stmt = self.db.prepare_cached(
@@ -263,7 +274,7 @@ impl Store {
         let mut out = Vec::new();
         for row in rows {
             let (id, created, size, labels, parent) = row?;
-            let (tags, digests) = refs.remove(&id).unwrap_or_default();
+            let Refs { tags, digests, last_set: last_tagged_unix_nanos } = refs.remove(&id).unwrap_or_default();
             out.push(ImageRecord {
                 id: digest_col(id)?,
                 created_unix_nanos: created,
@@ -272,6 +283,7 @@ impl Store {
                 parent: parent.map(digest_col).transpose()?,
                 tags,
                 digests,
+                last_tagged_unix_nanos,
             });
         }
         Ok(out)
