@@ -1142,6 +1142,12 @@ impl Words {
 }
 
 /// A port of the parts of BuildKit's `shell.Lex` that heredoc detection uses.
+///
+/// Deliberately separate from [`crate::shell::Lexer`]: heredoc detection must follow
+/// BuildKit's current lexer exactly, including its shared word buffer (a nested
+/// `${x:-y}` drops what the word held before it) and a deeper nesting bound, which the
+/// expansion lexer does not reproduce; routing this through it changes which lines
+/// BuildKit would see heredocs on (the conformance tests catch it).
 struct Lexer {
     chars: Vec<char>,
     pos: usize,
