@@ -19,13 +19,12 @@
 //!   once the cache size is at most that many bytes.
 
 use std::collections::{HashMap, HashSet};
-use std::io::BufRead;
 
 use gantry_image::Digest;
 use gantry_store::{CacheRecord, Store};
 
 use super::filter::parse_until;
-use super::{print, Ctx};
+use super::{confirm, print, Ctx};
 use crate::cli::BuilderPruneArgs;
 use crate::error::{msg, CliError};
 use crate::format::units;
@@ -115,10 +114,7 @@ pub fn prune(ctx: &mut Ctx, a: &BuilderPruneArgs) -> Result<(), CliError> {
         } else {
             "WARNING! This will remove all dangling build cache. Are you sure you want to continue?"
         };
-        print(&format!("{warning} [y/N] "));
-        let mut answer = String::new();
-        let _ = std::io::stdin().lock().read_line(&mut answer);
-        if !matches!(answer.trim(), "y" | "Y") {
+        if !confirm(warning) {
             print("Total reclaimed space: 0B\n");
             return Ok(());
         }

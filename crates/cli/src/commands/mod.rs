@@ -52,6 +52,16 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
     }
 }
 
+/// docker's prune confirmation: prints `question` and ` [y/N] `, and reads a line from
+/// stdin; anything but `y`/`Y` (EOF included) is no.
+pub fn confirm(question: &str) -> bool {
+    use std::io::BufRead;
+    print(&format!("{question} [y/N] "));
+    let mut answer = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut answer);
+    matches!(answer.trim(), "y" | "Y")
+}
+
 /// Writes rendered output to stdout, ignoring a closed pipe like docker does.
 pub fn print(s: &str) {
     use std::io::Write;

@@ -1,22 +1,25 @@
 //! `rmi` and `image prune`, following docker's rules for when removing a name only
 //! untags and when it deletes the image.
 
-use std::collections::BTreeSet;
-use std::io::BufRead;
+use std::collections::{BTreeSet, HashMap};
 
 use gantry_image::{Digest, Reference};
 
 use super::filter::ImageFilter;
-use super::{print, Ctx};
+use super::{confirm, print, Ctx};
 use crate::cli::{PruneArgs, RmiArgs};
 use crate::error::{msg, print_error, CliError};
 use crate::format::units;
 use crate::views;
 
 /// What one removal did, in order: ("Untagged"|"Deleted", what).
+#[derive(Default)]
 struct Removal {
     events: Vec<(&'static str, String)>,
     reclaimed: u64,
+    /// How many images use each layer chain ID: read once per command and kept up to
+    /// date as images go, so removing many images is not quadratic.
+    chain_users: Option<HashMap<Digest, usize>>,
 }
 
 pub fn rmi(ctx: &mut Ctx, a: &RmiArgs) -> Result<(), CliError> {
@@ -84,15 +87,9 @@ fn remove_one(ctx: &mut Ctx, name: &str, force: bool, prune_parents: bool) -> Re
             img.tags.iter().chain(&img.digests).cloned().collect()
         }
     };
-    let mut out = Removal { events: Vec::new(), reclaimed: 0 };
+    let mut out = Removal::default();
     delete(ctx, id, &refs, prune_parents, "Untagged", "Deleted", &mut out)?;
     Ok(out)
-}
-
-/// Chain IDs that other images use: a layer is released only when its chain is not.
-fn chains_in_use_except(ctx: &Ctx, id: &Digest) -> Result<BTreeSet<Digest>, CliError> {
-    let all = ctx.store.all_image_layers()?;
-    Ok(all.iter().filter(|(i, _)| *i != id).flat_map(|(_, layers)| views::chain_ids(layers)).collect())
 }
 
 /// Removes `refs` and, if nothing else references the image, deletes it, reporting
@@ -111,7 +108,15 @@ fn delete(
     let img = ctx.store.image(&id)?;
     let layers = ctx.store.layers(&id)?;
     let diff_ids: Vec<Digest> = layers.iter().map(|l| l.diff_id).collect();
-    let in_use = chains_in_use_except(ctx, &id)?;
+    if out.chain_users.is_none() {
+        let mut users: HashMap<Digest, usize> = HashMap::new();
+        for layers in ctx.store.all_image_layers()?.values() {
+            for c in views::chain_ids(layers) {
+                *users.entry(c).or_default() += 1;
+            }
+        }
+        out.chain_users = Some(users);
+    }
     let (removed, deleted) = ctx.store.remove_image(&id, refs, true)?;
     for r in removed {
         out.events.push((untagged, r.familiar()));
@@ -121,12 +126,17 @@ fn delete(
     }
     out.events.push((deleted_word, id.to_string()));
     let chains = views::chain_ids(&diff_ids);
-    for i in (0..layers.len()).rev() {
-        if in_use.contains(&chains[i]) {
-            break;
-        }
+    let users = out.chain_users.get_or_insert_with(HashMap::new);
+    // A chain is released when this image was its only user (docker reports by chain).
+    let released = chains.iter().rev().take_while(|c| users.get(*c).copied().unwrap_or(0) <= 1).count();
+    for i in (layers.len() - released..layers.len()).rev() {
         out.events.push((deleted_word, chains[i].to_string()));
         out.reclaimed += layers[i].content_size;
+    }
+    for c in &chains {
+        if let Some(n) = users.get_mut(c) {
+            *n = n.saturating_sub(1);
+        }
     }
     if let Some(parent) = img.parent.filter(|_| prune_parents) {
         if let Ok(p) = ctx.store.image(&parent) {
@@ -145,10 +155,7 @@ pub fn prune(ctx: &mut Ctx, a: &PruneArgs) -> Result<(), CliError> {
         } else {
             "WARNING! This will remove all dangling images."
         };
-        print(&format!("{warning}\nAre you sure you want to continue? [y/N] "));
-        let mut answer = String::new();
-        let _ = std::io::stdin().lock().read_line(&mut answer);
-        if !matches!(answer.trim(), "y" | "Y") {
+        if !confirm(&format!("{warning}\nAre you sure you want to continue?")) {
             print("Total reclaimed space: 0B\n");
             return Ok(());
         }
@@ -164,7 +171,7 @@ pub fn prune(ctx: &mut Ctx, a: &PruneArgs) -> Result<(), CliError> {
     });
     let filter = ImageFilter::parse(&filters, &images, &ctx.store, &["until", "label", "label!"])?;
     let parents: BTreeSet<Digest> = images.iter().filter_map(|i| i.parent).collect();
-    let mut removal = Removal { events: Vec::new(), reclaimed: 0 };
+    let mut removal = Removal::default();
     for img in &images {
         let dangling = img.tags.is_empty() && img.digests.is_empty();
         if !all && (!dangling || parents.contains(&img.id)) {
