@@ -29,6 +29,9 @@ pub struct ContextEntry {
     pub size: u64,
     pub mtime: u64,
     pub link: Option<String>,
+    /// The file's owner on disk (COPY replaces it; ADD keeps an unpacked archive's).
+    pub uid: u64,
+    pub gid: u64,
     pub stamp: FileStamp,
 }
 
@@ -167,6 +170,8 @@ impl Context {
             size: if kind == Kind::File { meta.len() } else { 0 },
             mtime: meta.mtime().max(0) as u64,
             link,
+            uid: u64::from(meta.uid()),
+            gid: u64::from(meta.gid()),
             stamp: FileStamp {
                 dev: meta.dev(),
                 ino: meta.ino(),

@@ -190,20 +190,13 @@ impl Builder<'_> {
             };
             for u in &unpacked {
                 count += 1;
-                for (rel, meta, link) in &u.entries {
-                    use std::os::unix::fs::MetadataExt;
-                    if exclude.is_excluded(rel) {
-                        continue;
-                    }
-                    let kind = kind_of(meta);
-                    let size = if kind == Kind::File { meta.len() } else { 0 };
-                    let source = if kind == Kind::File { Source::Disk(u.dir.join(rel)) } else { Source::Empty };
+                for e in u.entries.iter().filter(|e| !e.rel.is_empty() && !exclude.is_excluded(&e.rel)) {
+                    let source = if e.kind == Kind::File { Source::Disk(e.abs.clone()) } else { Source::Empty };
                     // Unpacked entries keep the archive's owners unless --chown is given.
-                    let (uid, gid) = chown.unwrap_or((meta.uid() as u64, meta.gid() as u64));
-                    let mode = mode_of(meta.mode() & 0o7777, kind);
-                    let mtime = meta.mtime().max(0) as u64;
-                    let path = clean(&format!("{dest}/{rel}"));
-                    items.push(Item { path, kind, mode, uid, gid, mtime, size, link: link.clone(), source });
+                    let (uid, gid) = chown.unwrap_or((e.uid, e.gid));
+                    let path = clean(&format!("{dest}/{}", e.rel));
+                    let (mode, mtime, size, link) = (mode_of(e.mode, e.kind), e.mtime, e.size, e.link.clone());
+                    items.push(Item { path, kind: e.kind, mode, uid, gid, mtime, size, link, source });
                 }
             }
             for root in &roots {
@@ -336,30 +329,13 @@ fn is_archive(path: &std::path::Path) -> bool {
         .is_ok_and(|n| n > 0 && gantry_layer::apply::looks_like_archive(&prefix))
 }
 
-fn kind_of(meta: &std::fs::Metadata) -> Kind {
-    use std::os::unix::fs::FileTypeExt;
-    let t = meta.file_type();
-    if t.is_dir() {
-        Kind::Dir
-    } else if t.is_symlink() {
-        Kind::Symlink
-    } else if t.is_fifo() {
-        Kind::Fifo
-    } else if t.is_char_device() {
-        Kind::Char
-    } else if t.is_block_device() {
-        Kind::Block
-    } else {
-        Kind::File
-    }
-}
-
 /// A local archive ADD unpacked into a private temporary directory (removed on drop),
 /// with its entries listed in path order.
 struct Unpacked {
     source: std::path::PathBuf,
     dir: std::path::PathBuf,
-    entries: Vec<(String, std::fs::Metadata, Option<String>)>,
+    /// The extracted tree, root first (read the way context sources are).
+    entries: Vec<crate::context::ContextEntry>,
 }
 
 impl Unpacked {
@@ -373,25 +349,10 @@ impl Unpacked {
         let mut u = Unpacked { source: source.to_path_buf(), dir, entries: Vec::new() };
         let file = std::fs::File::open(source).map_err(|e| format!("{}: {e}", source.display()))?;
         gantry_layer::apply::extract(file, &u.dir).map_err(|e| format!("unpacking {}: {e}", source.display()))?;
-        let mut stack = vec![String::new()];
-        while let Some(rel_dir) = stack.pop() {
-            let abs = if rel_dir.is_empty() { u.dir.clone() } else { u.dir.join(&rel_dir) };
-            let rd = std::fs::read_dir(&abs).map_err(|e| format!("{}: {e}", abs.display()))?;
-            for entry in rd {
-                let entry = entry.map_err(|e| e.to_string())?;
-                let name = entry.file_name().to_string_lossy().into_owned();
-                let rel = if rel_dir.is_empty() { name } else { format!("{rel_dir}/{name}") };
-                let meta = std::fs::symlink_metadata(entry.path()).map_err(|e| e.to_string())?;
-                let link = meta.file_type().is_symlink().then(|| {
-                    std::fs::read_link(entry.path()).map(|l| l.to_string_lossy().into_owned()).unwrap_or_default()
-                });
-                if meta.is_dir() {
-                    stack.push(rel.clone());
-                }
-                u.entries.push((rel, meta, link));
-            }
-        }
-        u.entries.sort_by(|a, b| a.0.cmp(&b.0));
+        let tree = crate::context::Context::new(&u.dir, gantry_dockerfile::ignore::IgnorePatterns::default())
+            .and_then(|c| c.select("."))
+            .map_err(|e| e.to_string())?;
+        u.entries = tree.into_iter().flat_map(|root| root.entries).collect();
         Ok(u)
     }
 }
