@@ -1,7 +1,8 @@
 //! Writing a tree into a directory without ever touching anything outside it: tar
-//! extraction ([`extract`], for `gantry build -` contexts today) and the writer under
-//! it ([`RootDir`], also used to export an image's filesystem). This is the start of
-//! applying layers to snapshots (DESIGN.md, "Safe by construction").
+//! extraction ([`extract`], for `gantry build -` contexts and `ADD` archives), layer
+//! application with whiteouts ([`extract_layer`], for snapshots) and the writer under
+//! both ([`RootDir`], also used to export an image's filesystem). DESIGN.md, "Safe by
+//! construction".
 //!
 //! Every path is resolved *inside* the destination, the way `openat2(RESOLVE_IN_ROOT)`
 //! resolves it, but by hand so that missing parents can be created on the way and old
@@ -16,20 +17,23 @@
 //! Tar entries are first checked like ingested layer entries ([`crate::EntryProblem`]):
 //! that gives precise messages; the in-root resolution is what makes it safe.
 //!
-//! Whiteouts are not interpreted here (a `.wh.` entry is extracted as a file): a build
-//! context is a plain archive. Applying a layer onto a snapshot will add them on top of
-//! [`RootDir`].
+//! [`extract`] does not interpret whiteouts (a `.wh.` entry is extracted as a file): a
+//! build context is a plain archive. [`extract_layer`] does, in one of two ways
+//! ([`Whiteouts`]). Both follow the OCI rule that a whiteout hides only what lower
+//! layers hold, never what its own layer writes, so the order of a layer's entries
+//! does not change the result: the paths a layer wrote are remembered (docker keeps
+//! the same set) and whiteouts spare them.
 
 use std::cell::Cell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::rc::Rc;
 
-use rustix::fs::{self as rfs, AtFlags, FileType, Gid, Mode, OFlags, Timespec, Timestamps, Uid};
+use rustix::fs::{self as rfs, AtFlags, FileType, Gid, Mode, OFlags, Timespec, Timestamps, Uid, XattrFlags};
 use rustix::io::Errno;
 
 use crate::{check, classify, read_prefix, Compression, EntryProblem, LayerError, Side, Tagged};
@@ -37,6 +41,50 @@ use crate::{DETECT_LEN, MAX_METADATA, XZ_MEMLIMIT};
 
 /// Most symlinks followed while resolving one path (Linux's own limit).
 const MAX_HOPS: u32 = 40;
+
+/// `.wh.NAME` in a layer deletes `NAME` of the layers below it (OCI image spec).
+pub(crate) const WHITEOUT_PREFIX: &[u8] = b".wh.";
+/// A layer entry with this name makes its directory opaque: nothing the layers below
+/// have in it shows through.
+pub(crate) const OPAQUE_MARKER: &[u8] = b".wh..wh..opq";
+/// aufs's metadata names (`.wh..wh.plnk`, `.wh..wh.aufs`): bookkeeping of the
+/// filesystem a layer was made on, not content of the image.
+const AUFS_META_PREFIX: &[u8] = b".wh..wh.";
+/// The xattr overlayfs marks an opaque directory with.
+pub(crate) const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
+
+/// overlayfs's own metadata (opaque, redirect, metacopy, origin...), under `trusted.`
+/// or, for mounts with `userxattr`, `user.`. A layer never sets them: in a lower layer
+/// the kernel would obey them (a redirect could show another layer's files).
+fn is_overlay_xattr(name: &[u8]) -> bool {
+    name.starts_with(b"trusted.overlay.") || name.starts_with(b"user.overlay.")
+}
+
+/// `/proc/self/fd/<dir>/<name>`: a path naming `name` inside the directory already
+/// open as `dir`, for the calls that only take paths (`l*xattr`). The kernel resolves
+/// the fd link to that very directory, not to a path that could have been swapped, and
+/// the `l` calls do not follow `name` itself.
+pub(crate) fn fd_path(dir: BorrowedFd<'_>, name: &[u8]) -> Vec<u8> {
+    let mut path = format!("/proc/self/fd/{}/", dir.as_raw_fd()).into_bytes();
+    path.extend_from_slice(name);
+    path
+}
+
+/// Extended attributes of one entry: (name, value) pairs.
+pub(crate) type Xattrs = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// How `.wh.` entries of a layer are written by [`extract_layer`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Whiteouts {
+    /// The directory becomes one overlayfs lower layer on its own: `.wh.NAME` becomes a
+    /// 0:0 character device NAME (mode 0, owner 0:0), `.wh..wh..opq` sets
+    /// `trusted.overlay.opaque=y` on its directory: the kernel's own whiteout format.
+    Overlay,
+    /// The directory is a whole root filesystem the layer is applied onto (the copy
+    /// snapshotter): `.wh.NAME` removes NAME (recursively), `.wh..wh..opq` removes every
+    /// entry of its directory that this layer did not itself write.
+    Apply,
+}
 
 /// The metadata an entry gets once created.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -81,12 +129,12 @@ fn components(path: &[u8]) -> Vec<&[u8]> {
     path.split(|&b| b == b'/').filter(|c| !c.is_empty() && *c != b".").collect()
 }
 
-fn lossy(path: &[u8]) -> String {
+pub(crate) fn lossy(path: &[u8]) -> String {
     String::from_utf8_lossy(path).into_owned()
 }
 
 /// An I/O error naming the path it happened to.
-fn at(path: &[u8], e: io::Error) -> io::Error {
+pub(crate) fn at(path: &[u8], e: io::Error) -> io::Error {
     io::Error::new(e.kind(), format!("{}: {e}", lossy(path)))
 }
 
@@ -106,7 +154,8 @@ fn mode(bits: u32) -> Mode {
 }
 
 const DIR_PATH: OFlags = OFlags::PATH.union(OFlags::DIRECTORY).union(OFlags::NOFOLLOW).union(OFlags::CLOEXEC);
-const DIR_READ: OFlags = OFlags::RDONLY.union(OFlags::DIRECTORY).union(OFlags::NOFOLLOW).union(OFlags::CLOEXEC);
+pub(crate) const DIR_READ: OFlags =
+    OFlags::RDONLY.union(OFlags::DIRECTORY).union(OFlags::NOFOLLOW).union(OFlags::CLOEXEC);
 
 impl RootDir {
     /// Opens an existing destination directory (the path itself is the caller's choice
@@ -285,6 +334,85 @@ impl RootDir {
         Ok(())
     }
 
+    /// Opens the directory `key` (a clean relative path, empty for the root) for
+    /// reading, creating it and its missing parents (0755) and replacing a
+    /// non-directory in its place.
+    fn ensure_dir(&self, key: &[u8]) -> io::Result<OwnedFd> {
+        if key.is_empty() {
+            return Ok(rfs::openat(&self.root, ".", DIR_READ, Mode::empty())?);
+        }
+        let (parent, name) = self.resolve(key, true, false)?;
+        let Some(name) = name else { return Ok(rfs::openat(&parent, ".", DIR_READ, Mode::empty())?) };
+        if !clear(parent.as_fd(), &name, true)? {
+            match rfs::mkdirat(&parent, name.as_slice(), Mode::from_raw_mode(0o755)) {
+                Ok(()) | Err(Errno::EXIST) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(rfs::openat(&parent, name.as_slice(), DIR_READ, Mode::empty())?)
+    }
+
+    /// The directory at `key` opened for reading, if there is one (never following a
+    /// symlink in its place).
+    fn existing_dir(&self, key: &[u8]) -> io::Result<Option<OwnedFd>> {
+        let (parent, name) = self.resolve(key, false, false)?;
+        let Some(name) = name else { return Ok(Some(rfs::openat(&parent, ".", DIR_READ, Mode::empty())?)) };
+        match rfs::openat(&parent, name.as_slice(), DIR_READ, Mode::empty()) {
+            Ok(fd) => Ok(Some(fd)),
+            Err(Errno::NOENT | Errno::NOTDIR | Errno::LOOP) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Removes `key` and everything below it, except what `kept` names (what the layer
+    /// being applied wrote itself). Missing parents are created, as docker does, so the
+    /// tree looks the same as the layer mounted by overlayfs would.
+    fn remove_unkept(&self, key: &[u8], kept: &HashSet<Vec<u8>>) -> io::Result<()> {
+        let (parent, name) = self.resolve(key, true, false)?;
+        let Some(name) = name else { return Ok(()) };
+        if !kept.contains(key) {
+            clear(parent.as_fd(), &name, false)?;
+            return Ok(());
+        }
+        match rfs::openat(&parent, name.as_slice(), DIR_READ, Mode::empty()) {
+            Ok(dir) => prune(dir.as_fd(), key, kept),
+            Err(Errno::NOENT | Errno::NOTDIR | Errno::LOOP) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Makes `key` an overlayfs whiteout: a character device 0:0, mode 0, owned by
+    /// 0:0 (as the kernel makes them), replacing whatever is there.
+    fn whiteout_device(&self, key: &[u8], mtime: i64) -> io::Result<()> {
+        let (parent, name) = self.resolve(key, true, false)?;
+        let name = name.ok_or_else(|| io::Error::from(Errno::ISDIR))?;
+        let name = name.as_slice();
+        clear(parent.as_fd(), name, false)?;
+        rfs::mknodat(&parent, name, FileType::CharacterDevice, Mode::empty(), rfs::makedev(0, 0))?;
+        if self.chown {
+            rfs::chownat(&parent, name, Some(Uid::ROOT), Some(Gid::ROOT), AtFlags::SYMLINK_NOFOLLOW)?;
+        }
+        rfs::utimensat(&parent, name, &times(mtime), AtFlags::SYMLINK_NOFOLLOW)?;
+        Ok(())
+    }
+
+    /// Sets extended attributes on the entry at `key`, never following it. Those the
+    /// filesystem does not support or the caller may not set (`trusted.*` when not
+    /// root, `user.*` on a symlink) are left out, as docker leaves them out.
+    fn set_xattrs(&self, key: &[u8], xattrs: &[(Vec<u8>, Vec<u8>)]) -> io::Result<()> {
+        let (parent, name) = self.resolve(key, false, false)?;
+        let Some(name) = name else { return Ok(()) };
+        let path = fd_path(parent.as_fd(), &name);
+        for (attr, value) in xattrs {
+            match rfs::lsetxattr(path.as_slice(), attr.as_slice(), value, XattrFlags::empty()) {
+                Ok(()) => {}
+                Err(e) if e == Errno::NOTSUP || e == Errno::PERM => {}
+                Err(e) => return Err(at(attr, e.into())),
+            }
+        }
+        Ok(())
+    }
+
     /// Applies the directories' owners, modes and times, deepest first (a child's
     /// metadata never changes its parent's mtime, and a parent made read-only last
     /// cannot block its children). Directories replaced meanwhile are skipped.
@@ -335,21 +463,7 @@ fn remove_tree(parent: BorrowedFd<'_>, name: &[u8]) -> io::Result<()> {
     let dir = rfs::openat(parent, name, DIR_READ, Mode::empty())?;
     // Entries of a read-only directory could not be removed otherwise (non-root).
     let _ = rfs::fchmod(&dir, Mode::from_raw_mode(0o700));
-    let mut children = Vec::new();
-    for entry in rfs::Dir::read_from(&dir)? {
-        let entry = entry?;
-        let child = entry.file_name().to_bytes();
-        if child != b"." && child != b".." {
-            children.push((child.to_vec(), entry.file_type()));
-        }
-    }
-    for (child, kind) in children {
-        let kind = match kind {
-            FileType::Unknown => {
-                FileType::from_raw_mode(rfs::statat(&dir, child.as_slice(), AtFlags::SYMLINK_NOFOLLOW)?.st_mode)
-            }
-            k => k,
-        };
+    for (child, kind) in children(dir.as_fd())? {
         if kind == FileType::Directory {
             remove_tree(dir.as_fd(), &child)?;
         } else {
@@ -358,6 +472,53 @@ fn remove_tree(parent: BorrowedFd<'_>, name: &[u8]) -> io::Result<()> {
     }
     rfs::unlinkat(parent, name, AtFlags::REMOVEDIR)?;
     Ok(())
+}
+
+/// The names in a directory (without `.` and `..`) and their types, never following.
+pub(crate) fn children(dir: BorrowedFd<'_>) -> io::Result<Vec<(Vec<u8>, FileType)>> {
+    let mut children = Vec::new();
+    for entry in rfs::Dir::read_from(dir)? {
+        let entry = entry?;
+        let child = entry.file_name().to_bytes();
+        if child == b"." || child == b".." {
+            continue;
+        }
+        let kind = match entry.file_type() {
+            FileType::Unknown => FileType::from_raw_mode(rfs::statat(dir, child, AtFlags::SYMLINK_NOFOLLOW)?.st_mode),
+            kind => kind,
+        };
+        children.push((child.to_vec(), kind));
+    }
+    Ok(children)
+}
+
+/// Under the directory `dir` (at `key`), removes everything `kept` does not name, and
+/// goes on below the kept directories: below a whiteout or an opaque directory, what
+/// lower layers had is hidden, only what the layer itself wrote stays.
+fn prune(dir: BorrowedFd<'_>, key: &[u8], kept: &HashSet<Vec<u8>>) -> io::Result<()> {
+    for (child, kind) in children(dir)? {
+        let mut child_key = key.to_vec();
+        if !child_key.is_empty() {
+            child_key.push(b'/');
+        }
+        child_key.extend_from_slice(&child);
+        if kept.contains(&child_key) {
+            if kind == FileType::Directory {
+                let sub = rfs::openat(dir, child.as_slice(), DIR_READ, Mode::empty())?;
+                prune(sub.as_fd(), &child_key, kept)?;
+            }
+        } else if kind == FileType::Directory {
+            remove_tree(dir, &child)?;
+        } else {
+            rfs::unlinkat(dir, child.as_slice(), AtFlags::empty())?;
+        }
+    }
+    Ok(())
+}
+
+/// Marks an overlayfs directory opaque.
+fn set_opaque(dir: &OwnedFd) -> io::Result<()> {
+    Ok(rfs::fsetxattr(dir, OPAQUE_XATTR, b"y", XattrFlags::empty())?)
 }
 
 /// True when `prefix` (the first bytes of a stream, ideally [`DETECT_LEN`] or more)
@@ -436,12 +597,27 @@ fn decoder<'a, R: Read + 'a>(mut input: R) -> Result<Box<dyn Read + 'a>, LayerEr
 
 /// Extracts a tar archive (plain, gzip, zstd or xz) into the existing directory `dest`:
 /// regular files, directories, symlinks, hard links and fifos (device nodes only as
-/// root), with modes and mtimes, and owners when running as root. Every entry is
-/// checked first ([`crate::EntryProblem`]) and written through [`RootDir`], so nothing
-/// outside `dest` is ever created, changed or linked. On error `dest` holds a partial
-/// tree, which the caller removes.
+/// root), with modes and mtimes, owners when running as root, and extended attributes
+/// (pax `SCHILY.xattr.*`). Every entry is checked first ([`crate::EntryProblem`]) and
+/// written through [`RootDir`], so nothing outside `dest` is ever created, changed or
+/// linked. Whiteouts are not interpreted (see [`extract_layer`]). On error `dest` holds
+/// a partial tree, which the caller removes.
 pub fn extract<R: Read>(input: R, dest: &Path) -> Result<(), LayerError> {
+    unpack(input, dest, None)
+}
+
+/// Applies an image layer to the existing directory `dest`, like [`extract`] (same
+/// checks, same confinement to `dest`), with its whiteouts written as `whiteouts` says.
+/// A whiteout hides only what lower layers hold, whatever the order of the layer's
+/// entries. aufs metadata (`.wh..wh.plnk`...) is skipped, and overlayfs's private xattrs
+/// are never set from a layer. On error `dest` holds a partial tree.
+pub fn extract_layer<R: Read>(input: R, dest: &Path, whiteouts: Whiteouts) -> Result<(), LayerError> {
+    unpack(input, dest, Some(whiteouts))
+}
+
+fn unpack<R: Read>(input: R, dest: &Path, whiteouts: Option<Whiteouts>) -> Result<(), LayerError> {
     let mut root = RootDir::open(dest)?;
+    let mut layer = whiteouts.map(|mode| Layer { mode, kept: HashSet::new(), whited: HashSet::new() });
     let budget = Rc::new(Budget::default());
     let mut archive = tar::Archive::new(Bounded { inner: decoder(input)?, budget: Rc::clone(&budget) });
     for entry in archive.entries().map_err(classify)? {
@@ -458,29 +634,204 @@ pub fn extract<R: Read>(input: R, dest: &Path) -> Result<(), LayerError> {
         let device = (h.device_major().ok().flatten().unwrap_or(0), h.device_minor().ok().flatten().unwrap_or(0));
         let path = entry.path_bytes().into_owned();
         let link = entry.link_name_bytes().map(|l| l.into_owned()).unwrap_or_default();
+        let xattrs = pax_xattrs(&mut entry)?;
         budget.in_data.set(true);
-        let written = match kind {
-            b'g' => Ok(()), // a pax global header: metadata, not a file
-            b'0' | b'\0' => root.write(&path, Node::File(&mut entry), &meta),
-            b'5' => root.write(&path, Node::Dir, &meta),
-            b'1' => root.write(&path, Node::Hardlink(&link), &meta),
-            b'2' => root.write(&path, Node::Symlink(&link), &meta),
-            b'3' => root.write(&path, Node::Char(device.0, device.1), &meta),
-            b'4' => root.write(&path, Node::Block(device.0, device.1), &meta),
-            b'6' => root.write(&path, Node::Fifo, &meta),
-            // check_entry refused every other type.
-            other => Err(LayerError::Entry {
-                path: lossy(&path),
-                problem: EntryProblem::UnsupportedType(format!("{:?}", other as char)),
-            }),
-        };
-        written?;
+        // A pax global header is metadata, not a file.
+        if kind != b'g' {
+            let item = Item { path: &path, kind, meta, device, link: &link, xattrs: &xattrs };
+            match layer.as_mut() {
+                None => write_item(&mut root, &item, &mut entry)?,
+                Some(layer) => layer.apply(&mut root, &item, &mut entry)?,
+            }
+        }
         // Whatever an entry carries beyond what was used (a directory with contents).
         io::copy(&mut entry, &mut io::sink()).map_err(classify)?;
         budget.in_data.set(false);
         budget.used.set(0);
     }
     root.finish()
+}
+
+/// One archive entry, as read.
+struct Item<'a> {
+    path: &'a [u8],
+    kind: u8,
+    meta: Meta,
+    device: (u32, u32),
+    link: &'a [u8],
+    xattrs: &'a [(Vec<u8>, Vec<u8>)],
+}
+
+/// The extended attributes an entry carries in pax `SCHILY.xattr.NAME` records (the
+/// format docker, BuildKit and GNU tar write), overlayfs's own left out.
+fn pax_xattrs<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<Xattrs, LayerError> {
+    let mut xattrs = Vec::new();
+    let Some(extensions) = entry.pax_extensions().map_err(classify)? else { return Ok(xattrs) };
+    for extension in extensions {
+        let extension = extension.map_err(classify)?;
+        if let Some(name) = extension.key_bytes().strip_prefix(b"SCHILY.xattr.") {
+            if !is_overlay_xattr(name) {
+                xattrs.push((name.to_vec(), extension.value_bytes().to_vec()));
+            }
+        }
+    }
+    Ok(xattrs)
+}
+
+/// Writes one entry as it is (no whiteout meaning), with its extended attributes.
+fn write_item(root: &mut RootDir, item: &Item<'_>, data: &mut dyn Read) -> Result<(), LayerError> {
+    let (path, meta) = (item.path, &item.meta);
+    let (major, minor) = item.device;
+    match item.kind {
+        b'0' | b'\0' => root.write(path, Node::File(data), meta),
+        b'5' => root.write(path, Node::Dir, meta),
+        b'1' => root.write(path, Node::Hardlink(item.link), meta),
+        b'2' => root.write(path, Node::Symlink(item.link), meta),
+        b'3' => root.write(path, Node::Char(major, minor), meta),
+        b'4' => root.write(path, Node::Block(major, minor), meta),
+        b'6' => root.write(path, Node::Fifo, meta),
+        // check_entry refused every other type.
+        other => Err(LayerError::Entry {
+            path: lossy(path),
+            problem: EntryProblem::UnsupportedType(format!("{:?}", other as char)),
+        }),
+    }?;
+    let key = components(path).join(&b'/');
+    // Devices are not made when not running as root (see `Node::Char`).
+    let skipped = matches!(item.kind, b'3' | b'4') && !root.chown;
+    if !item.xattrs.is_empty() && !key.is_empty() && !skipped {
+        root.set_xattrs(&key, item.xattrs).map_err(|e| LayerError::Write(at(path, e)))?;
+    }
+    Ok(())
+}
+
+/// What a layer entry's path means.
+enum Special {
+    /// A file of the image.
+    Plain,
+    /// aufs metadata.
+    Skip,
+    /// `.wh.NAME`: the path of NAME.
+    Whiteout(Vec<u8>),
+    /// `DIR/.wh..wh..opq`: the path of DIR (empty for the root).
+    Opaque(Vec<u8>),
+}
+
+fn special(comps: &[&[u8]]) -> Special {
+    let Some((last, parents)) = comps.split_last() else { return Special::Plain };
+    let in_aufs_meta = parents.iter().any(|c| c.starts_with(AUFS_META_PREFIX));
+    if *last == OPAQUE_MARKER && !in_aufs_meta {
+        return Special::Opaque(parents.join(&b'/'));
+    }
+    if in_aufs_meta || last.starts_with(AUFS_META_PREFIX) {
+        return Special::Skip;
+    }
+    match last.strip_prefix(WHITEOUT_PREFIX) {
+        Some(name) => {
+            let mut target = parents.join(&b'/');
+            if !target.is_empty() {
+                target.push(b'/');
+            }
+            target.extend_from_slice(name);
+            Special::Whiteout(target)
+        }
+        None => Special::Plain,
+    }
+}
+
+/// The parent path of a clean relative path (empty at the top).
+fn parent_key(key: &[u8]) -> &[u8] {
+    key.iter().rposition(|&b| b == b'/').map_or(&key[..0], |i| &key[..i])
+}
+
+/// A layer being applied: what it wrote so far, which its whiteouts must spare.
+struct Layer {
+    mode: Whiteouts,
+    /// Every path the layer wrote, and all their ancestors (memory: one entry per path
+    /// of the layer, as docker's own set).
+    kept: HashSet<Vec<u8>>,
+    /// Overlay mode: whiteout devices this layer made. If the layer also has entries
+    /// there (a directory, or paths below), the device becomes an opaque directory: the
+    /// layer replaced a lower directory by a new one.
+    whited: HashSet<Vec<u8>>,
+}
+
+impl Layer {
+    fn apply(&mut self, root: &mut RootDir, item: &Item<'_>, data: &mut dyn Read) -> Result<(), LayerError> {
+        let comps = components(item.path);
+        let fail = |e: io::Error| LayerError::Write(at(item.path, e));
+        match special(&comps) {
+            Special::Skip => Ok(()),
+            Special::Whiteout(target) => self.whiteout(root, &target, item.meta.mtime).map_err(fail),
+            Special::Opaque(dir) => self.opaque(root, &dir).map_err(fail),
+            Special::Plain => {
+                let key = comps.join(&b'/');
+                self.unwhite_ancestors(root, &key).map_err(fail)?;
+                write_item(root, item, data)?;
+                if self.whited.remove(&key) && item.kind == b'5' {
+                    root.ensure_dir(&key).and_then(|dir| set_opaque(&dir)).map_err(fail)?;
+                }
+                self.keep(&key);
+                Ok(())
+            }
+        }
+    }
+
+    /// Records `key` and its ancestors as written by this layer.
+    fn keep(&mut self, key: &[u8]) {
+        let mut key = key;
+        // Once a path is known, so are its ancestors.
+        while !key.is_empty() && self.kept.insert(key.to_vec()) {
+            key = parent_key(key);
+        }
+    }
+
+    fn whiteout(&mut self, root: &RootDir, target: &[u8], mtime: i64) -> io::Result<()> {
+        self.unwhite_ancestors(root, target)?;
+        match self.mode {
+            Whiteouts::Overlay if self.kept.contains(target) => {
+                // The layer wrote the path itself: only what lower layers hold below it
+                // is to be hidden, which an opaque directory does (a non-directory hides
+                // the lower path already).
+                if let Some(dir) = root.existing_dir(target)? {
+                    set_opaque(&dir)?;
+                }
+            }
+            Whiteouts::Overlay => {
+                root.whiteout_device(target, mtime)?;
+                self.whited.insert(target.to_vec());
+            }
+            Whiteouts::Apply => root.remove_unkept(target, &self.kept)?,
+        }
+        self.keep(parent_key(target));
+        Ok(())
+    }
+
+    fn opaque(&mut self, root: &RootDir, dir: &[u8]) -> io::Result<()> {
+        self.unwhite_ancestors(root, dir)?;
+        self.whited.remove(dir);
+        let fd = root.ensure_dir(dir)?;
+        match self.mode {
+            Whiteouts::Overlay => set_opaque(&fd)?,
+            Whiteouts::Apply => prune(fd.as_fd(), dir, &self.kept)?,
+        }
+        self.keep(dir);
+        Ok(())
+    }
+
+    /// Overlay mode: turns the whiteout devices this layer made at ancestors of `key`
+    /// into opaque directories, since the layer puts something below them.
+    fn unwhite_ancestors(&mut self, root: &RootDir, key: &[u8]) -> io::Result<()> {
+        if self.whited.is_empty() {
+            return Ok(());
+        }
+        for (i, _) in key.iter().enumerate().filter(|(_, &b)| b == b'/') {
+            if self.whited.remove(&key[..i]) {
+                set_opaque(&root.ensure_dir(&key[..i])?)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -528,6 +879,21 @@ mod tests {
         }
         fn hardlink(&mut self, name: &str, target: &str) -> &mut Raw {
             self.entry(name, b'1', 0o644, target, b"")
+        }
+        /// A pax header (`x`) for the next entry, from `(key, value)` records.
+        fn pax(&mut self, records: &[(&str, &[u8])]) -> &mut Raw {
+            let mut data = Vec::new();
+            for (key, value) in records {
+                let rest = key.len() + value.len() + 3;
+                let mut len = rest + 1;
+                while (rest + len.to_string().len()) != len {
+                    len += 1;
+                }
+                data.extend_from_slice(format!("{len} {key}=").as_bytes());
+                data.extend_from_slice(value);
+                data.push(b'\n');
+            }
+            self.entry("PaxHeaders/x", b'x', 0o644, "", &data)
         }
         fn finish(&mut self) -> Vec<u8> {
             let mut out = self.0.clone();
@@ -789,5 +1155,238 @@ mod tests {
         let fifo = Raw::new().entry("fifo", b'6', 0o644, "", b"").finish();
         s.extract(&fifo).unwrap();
         assert!(root.open_file(b"fifo").is_err(), "refused, not waited on");
+    }
+    // ---- extract_layer: whiteouts and xattrs.
+
+    fn xattr(path: &std::path::Path, name: &str) -> Option<Vec<u8>> {
+        let mut buf = vec![0u8; 65536];
+        match rfs::lgetxattr(path, name, &mut buf[..]) {
+            Ok(n) => Some(buf[..n].to_vec()),
+            Err(Errno::NODATA) => None,
+            Err(e) => panic!("lgetxattr {}: {e}", path.display()),
+        }
+    }
+
+    /// Every path below `root` (not following links), `/` after directories, sorted.
+    fn tree(root: &std::path::Path) -> Vec<String> {
+        fn walk(root: &std::path::Path, dir: &std::path::Path, out: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                let rel = path.strip_prefix(root).unwrap().to_str().unwrap().to_string();
+                if std::fs::symlink_metadata(&path).unwrap().is_dir() {
+                    out.push(rel + "/");
+                    walk(root, &path, out);
+                } else {
+                    out.push(rel);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(root, root, &mut out);
+        out.sort();
+        out
+    }
+
+    fn assert_whiteout_device(path: &std::path::Path) {
+        use std::os::unix::fs::FileTypeExt;
+        let m = std::fs::symlink_metadata(path).unwrap();
+        assert!(m.file_type().is_char_device(), "{} is not a whiteout", path.display());
+        assert_eq!(m.rdev(), 0);
+        assert_eq!(m.mode() & 0o7777, 0);
+        assert_eq!((m.uid(), m.gid()), (0, 0));
+    }
+
+    fn layer(s: &Sandbox, tar: &[u8], whiteouts: Whiteouts) -> Result<(), LayerError> {
+        extract_layer(tar, &s.dest(), whiteouts)
+    }
+
+    #[test]
+    fn overlay_mode_writes_the_kernels_whiteouts() {
+        let s = Sandbox::new();
+        let tar = Raw::new()
+            .entry(".wh.gone", b'0', 0o644, "", b"")
+            // Parents that do not exist in this layer yet are created.
+            .entry("a/b/.wh.deep", b'0', 0o644, "", b"")
+            .dir("d/")
+            .file("d/.wh..wh..opq", b"")
+            .file("d/x", b"x")
+            .file("e/.wh..wh..opq", b"")
+            .file(".wh..wh.plnk/123.456", b"aufs")
+            .file(".wh..wh.aufs", b"")
+            .file("a/.wh..wh.orph", b"")
+            .finish();
+        layer(&s, &tar, Whiteouts::Overlay).unwrap();
+        let d = s.dest();
+        assert_whiteout_device(&d.join("gone"));
+        assert_whiteout_device(&d.join("a/b/deep"));
+        assert_eq!(xattr(&d.join("d"), "trusted.overlay.opaque").as_deref(), Some(&b"y"[..]));
+        assert_eq!(xattr(&d.join("e"), "trusted.overlay.opaque").as_deref(), Some(&b"y"[..]));
+        assert_eq!(xattr(&d.join("a"), "trusted.overlay.opaque"), None);
+        assert_eq!(tree(&d), ["a/", "a/b/", "a/b/deep", "d/", "d/x", "e/", "gone"]);
+        s.assert_outside_untouched();
+        // Without whiteout meaning, the same names are plain files.
+        let s = Sandbox::new();
+        s.extract(&Raw::new().file(".wh.gone", b"").finish()).unwrap();
+        assert!(std::fs::symlink_metadata(s.dest().join(".wh.gone")).unwrap().is_file());
+    }
+
+    #[test]
+    fn overlay_mode_spares_what_the_layer_wrote_whatever_the_order() {
+        // A whiteout then a directory of the same name: a new, opaque directory.
+        let s = Sandbox::new();
+        let tar =
+            Raw::new().file(".wh.d", b"").dir("d/").file("d/f", b"f").file(".wh.g", b"").file("g/h", b"h").finish();
+        layer(&s, &tar, Whiteouts::Overlay).unwrap();
+        let d = s.dest();
+        for dir in ["d", "g"] {
+            assert!(std::fs::symlink_metadata(d.join(dir)).unwrap().is_dir(), "{dir}");
+            assert_eq!(xattr(&d.join(dir), "trusted.overlay.opaque").as_deref(), Some(&b"y"[..]), "{dir}");
+        }
+        assert_eq!(tree(&d), ["d/", "d/f", "g/", "g/h"]);
+        // The other way round: what the layer wrote stays, the directory becomes opaque.
+        let s = Sandbox::new();
+        let tar = Raw::new().dir("d/").file("d/f", b"f").file(".wh.d", b"").file("x", b"x").file(".wh.x", b"").finish();
+        layer(&s, &tar, Whiteouts::Overlay).unwrap();
+        let d = s.dest();
+        assert_eq!(xattr(&d.join("d"), "trusted.overlay.opaque").as_deref(), Some(&b"y"[..]));
+        assert_eq!(tree(&d), ["d/", "d/f", "x"]);
+        assert_eq!(std::fs::read(d.join("x")).unwrap(), b"x");
+    }
+
+    /// A root filesystem as a lower layer left it.
+    fn base(s: &Sandbox) {
+        let tar = Raw::new()
+            .file("gone", b"1")
+            .file("dir/a", b"a")
+            .file("dir/b", b"b")
+            .file("opq/old1", b"1")
+            .file("opq/old2/deep", b"2")
+            .file("opq/sub/lower", b"3")
+            .file("keep/x", b"x")
+            .file("both", b"lower")
+            .finish();
+        s.extract(&tar).unwrap();
+    }
+
+    #[test]
+    fn apply_mode_removes_and_empties_whatever_the_order() {
+        let marker_first = Raw::new()
+            .file(".wh.gone", b"")
+            .file(".wh.dir", b"")
+            .file("opq/.wh..wh..opq", b"")
+            .file("opq/new1", b"n1")
+            .file("opq/sub/f", b"f")
+            .file(".wh.both", b"")
+            .file("both", b"layer")
+            .finish();
+        let marker_last = Raw::new()
+            .file("opq/new1", b"n1")
+            .file("opq/sub/f", b"f")
+            .file("both", b"layer")
+            .file(".wh.both", b"")
+            .file("opq/.wh..wh..opq", b"")
+            .file(".wh.dir", b"")
+            .file(".wh.gone", b"")
+            .finish();
+        for tar in [marker_first, marker_last] {
+            let s = Sandbox::new();
+            base(&s);
+            layer(&s, &tar, Whiteouts::Apply).unwrap();
+            let d = s.dest();
+            assert_eq!(tree(&d), ["both", "keep/", "keep/x", "opq/", "opq/new1", "opq/sub/", "opq/sub/f"]);
+            assert_eq!(std::fs::read(d.join("both")).unwrap(), b"layer");
+            assert_eq!(xattr(&d.join("opq"), "trusted.overlay.opaque"), None);
+            s.assert_outside_untouched();
+        }
+    }
+
+    #[test]
+    fn apply_mode_whiteouts_of_missing_paths_and_the_root() {
+        let s = Sandbox::new();
+        base(&s);
+        let tar = Raw::new().file("no/such/.wh.thing", b"").file(".wh..wh..opq", b"").file("new", b"n").finish();
+        layer(&s, &tar, Whiteouts::Apply).unwrap();
+        // An opaque root keeps only this layer's entries (and the directories its
+        // whiteouts live in, as overlayfs would show them).
+        assert_eq!(tree(&s.dest()), ["new", "no/", "no/such/"]);
+        s.assert_outside_untouched();
+    }
+
+    #[test]
+    fn pax_xattrs_are_applied_to_every_kind_of_entry() {
+        let s = Sandbox::new();
+        let cap: &[u8] = &[0, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        let tar = Raw::new()
+            .pax(&[("SCHILY.xattr.user.foo", b"bar"), ("SCHILY.xattr.security.capability", cap)])
+            .entry("bin/ping", b'0', 0o755, "", b"ELF")
+            .pax(&[("SCHILY.xattr.user.dir", b"d"), ("SCHILY.xattr.trusted.overlay.opaque", b"y")])
+            .dir("dir/")
+            .pax(&[("SCHILY.xattr.trusted.sym", b"s"), ("SCHILY.xattr.user.onlink", b"refused")])
+            .symlink("link", "/bin/ping")
+            .pax(&[("SCHILY.xattr.trusted.fifo", b"f")])
+            .entry("fifo", b'6', 0o600, "", b"")
+            .pax(&[("SCHILY.xattr.trusted.dev", b"c"), ("SCHILY.xattr.user.overlay.redirect", b"/x")])
+            .entry("null", b'3', 0o666, "", b"")
+            .pax(&[("SCHILY.xattr.trusted.hard", b"h")])
+            .hardlink("ping2", "bin/ping")
+            .finish();
+        layer(&s, &tar, Whiteouts::Overlay).unwrap();
+        let d = s.dest();
+        assert_eq!(xattr(&d.join("bin/ping"), "user.foo").as_deref(), Some(&b"bar"[..]));
+        assert_eq!(xattr(&d.join("bin/ping"), "security.capability").as_deref(), Some(cap));
+        assert_eq!(xattr(&d.join("bin/ping"), "trusted.hard").as_deref(), Some(&b"h"[..]), "set through the link");
+        assert_eq!(xattr(&d.join("dir"), "user.dir").as_deref(), Some(&b"d"[..]));
+        assert_eq!(xattr(&d.join("dir"), "trusted.overlay.opaque"), None, "overlayfs's xattrs never come from a layer");
+        assert_eq!(xattr(&d.join("link"), "trusted.sym").as_deref(), Some(&b"s"[..]));
+        assert_eq!(xattr(&d.join("link"), "user.onlink"), None);
+        assert_eq!(xattr(&d.join("bin/ping"), "trusted.sym"), None, "the link was not followed");
+        assert_eq!(xattr(&d.join("fifo"), "trusted.fifo").as_deref(), Some(&b"f"[..]));
+        assert_eq!(xattr(&d.join("null"), "trusted.dev").as_deref(), Some(&b"c"[..]));
+        assert_eq!(xattr(&d.join("null"), "user.overlay.redirect"), None);
+        // Plain extraction applies them too.
+        let s = Sandbox::new();
+        s.extract(&Raw::new().pax(&[("SCHILY.xattr.user.foo", b"bar")]).file("f", b"").finish()).unwrap();
+        assert_eq!(xattr(&s.dest().join("f"), "user.foo").as_deref(), Some(&b"bar"[..]));
+    }
+
+    #[test]
+    fn whiteouts_cannot_reach_outside() {
+        for whiteouts in [Whiteouts::Apply, Whiteouts::Overlay] {
+            let s = Sandbox::new();
+            let outside = s.top.path().join("outside");
+            // Climbing with `..`: refused before anything is done.
+            for name in ["../outside/.wh.canary", "../outside/.wh..wh..opq", "a/../../outside/.wh.canary"] {
+                let tar = Raw::new().file(name, b"").finish();
+                assert_eq!(entry_problem(layer(&s, &tar, whiteouts)), EntryProblem::PathEscapes, "{name}");
+            }
+            // A relative symlink out is refused; through an absolute one, a whiteout
+            // lands inside dest, where the link's target is resolved.
+            let tar = Raw::new().symlink("rel", "../outside").file("rel/.wh.canary", b"").finish();
+            assert!(matches!(entry_problem(layer(&s, &tar, whiteouts)), EntryProblem::SymlinkEscapes(_)));
+            let abs = outside.to_str().unwrap();
+            let tar = Raw::new()
+                .symlink("abs", abs)
+                .file("abs/.wh.canary", b"")
+                .symlink("abs2", abs)
+                .file("abs2/.wh..wh..opq", b"")
+                .symlink("root", "/")
+                .file("root/.wh.outside", b"")
+                .finish();
+            layer(&s, &tar, whiteouts).unwrap();
+            s.assert_outside_untouched();
+            // Symlinks planted in dest beforehand, pointing outside.
+            let s = Sandbox::new();
+            std::os::unix::fs::symlink(&outside, s.dest().join("planted")).unwrap();
+            std::os::unix::fs::symlink(outside.join("canary"), s.dest().join("canary")).unwrap();
+            let tar = Raw::new()
+                .file("planted/.wh.canary", b"")
+                .file(".wh.canary", b"")
+                .file("planted/.wh..wh..opq", b"")
+                .finish();
+            layer(&s, &tar, whiteouts).unwrap();
+            s.assert_outside_untouched();
+            // The links themselves were whited out or replaced, never their targets.
+            assert!(!std::fs::symlink_metadata(s.dest().join("planted")).unwrap().file_type().is_symlink());
+        }
     }
 }

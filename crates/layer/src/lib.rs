@@ -26,6 +26,7 @@
 
 pub mod apply;
 mod check;
+pub mod diff;
 mod pipe;
 
 use std::io::{self, BufRead, Read, Seek, SeekFrom, Write};
