@@ -1,0 +1,151 @@
+//! The hidden helper gantry re-executes itself as to run a container with youki's
+//! libcontainer. It is single-threaded by construction (`main` dispatches here before
+//! anything can start a thread), which libcontainer's clone-based process creation
+//! requires. It stays the container's parent: it forwards signals to the container's
+//! process, waits for it, removes the runtime state and exits with the container's
+//! status, exactly like `runc run`.
+
+use std::path::PathBuf;
+
+use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::syscall::syscall::SyscallType;
+use libcontainer::workload::default::DefaultExecutor;
+
+use crate::lookup::check_program;
+
+/// Signals passed on to the container rather than acting on the helper.
+const FORWARDED: [libc::c_int; 8] = [
+    libc::SIGHUP,
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGTERM,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGWINCH,
+    libc::SIGCONT,
+];
+
+struct Args {
+    root: PathBuf,
+    bundle: PathBuf,
+    id: String,
+}
+
+fn parse(args: &[String]) -> Result<Args, String> {
+    let mut it = args.iter();
+    if it.next().map(String::as_str) != Some("run") {
+        return Err("usage: run --root DIR --bundle DIR ID".into());
+    }
+    let (mut root, mut bundle, mut id) = (None, None, None);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--root" => root = it.next().map(PathBuf::from),
+            "--bundle" => bundle = it.next().map(PathBuf::from),
+            other => id = Some(other.to_string()),
+        }
+    }
+    match (root, bundle, id) {
+        (Some(root), Some(bundle), Some(id)) => Ok(Args { root, bundle, id }),
+        _ => Err("usage: run --root DIR --bundle DIR ID".into()),
+    }
+}
+
+/// The file in the bundle where the helper leaves why a container could not start,
+/// for the caller to report (stderr belongs to the container).
+pub const START_ERROR: &str = "start-error";
+
+/// Entry point of the helper; returns the process exit status. Errors of gantry's own
+/// go to stderr as one line and to [`START_ERROR`], with docker's codes: 125 (could
+/// not run), 126/127 (the program cannot be executed / is not found).
+pub fn main(args: &[String]) -> i32 {
+    match run(args) {
+        Ok(code) => code,
+        Err((message, code)) => {
+            eprintln!("gantry: {message}");
+            if let Ok(a) = parse(args) {
+                let _ = std::fs::write(a.bundle.join(START_ERROR), &message);
+            }
+            code
+        }
+    }
+}
+
+fn run(args: &[String]) -> Result<i32, (String, i32)> {
+    let a = parse(args).map_err(|e| (e, 125))?;
+    let spec = oci_spec::runtime::Spec::load(a.bundle.join("config.json")).map_err(|e| (e.to_string(), 125))?;
+    if let (Some(process), Some(root)) = (spec.process(), spec.root()) {
+        let argv = process.args().clone().unwrap_or_default();
+        let env = process.env().clone().unwrap_or_default();
+        let rootfs = if root.path().is_absolute() { root.path().clone() } else { a.bundle.join(root.path()) };
+        let cwd = process.cwd().to_string_lossy().into_owned();
+        check_program(&rootfs, argv.first().map(String::as_str).unwrap_or(""), &env, &cwd).map_err(|e| match e {
+            crate::RuntimeError::Start { message, code } => (message, code),
+            other => (other.to_string(), 125),
+        })?;
+    }
+    std::fs::create_dir_all(&a.root).map_err(|e| (format!("{}: {e}", a.root.display()), 125))?;
+    let failed = |what: &str, e: libcontainer::error::LibcontainerError| (format!("{what}: {e}"), 125);
+    let mut container = ContainerBuilder::new(a.id.clone(), SyscallType::default())
+        .with_executor(DefaultExecutor {})
+        .with_root_path(&a.root)
+        .map_err(|e| failed("runtime state", e))?
+        .as_init(&a.bundle)
+        .with_systemd(false)
+        .with_detach(false)
+        .build()
+        .map_err(|e| failed("creating the container", e))?;
+    // From here on the container exists: signals meant for it are taken synchronously
+    // (the init process was cloned before this mask, so it keeps the default one).
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: plain libc calls on a local signal set, in a single-threaded process.
+    unsafe {
+        libc::sigemptyset(&mut set);
+        for s in FORWARDED.iter().chain(&[libc::SIGCHLD]) {
+            libc::sigaddset(&mut set, *s);
+        }
+        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+    let started = container.start();
+    let code = match (started, container.pid()) {
+        (Ok(()), Some(pid)) => wait_forwarding(pid.as_raw(), &set),
+        (Err(e), _) => {
+            let _ = container.delete(true);
+            return Err(failed("starting the container", e));
+        }
+        (Ok(()), None) => 125,
+    };
+    let _ = container.delete(true);
+    Ok(code)
+}
+
+/// Waits for `pid`, passing forwarded signals on to it; returns its exit status the
+/// way a shell reports it.
+fn wait_forwarding(pid: libc::pid_t, set: &libc::sigset_t) -> i32 {
+    loop {
+        // Reap every child that ended (libcontainer's intermediate processes too),
+        // until the container's own process is among them.
+        loop {
+            let mut status = 0;
+            // SAFETY: waitpid with a valid status pointer.
+            let r = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+            if r == pid {
+                if libc::WIFSIGNALED(status) {
+                    return 128 + libc::WTERMSIG(status);
+                }
+                return libc::WEXITSTATUS(status);
+            }
+            if r == 0 {
+                break;
+            }
+            if r < 0 {
+                return 125; // no child left: the container's process is gone unseen
+            }
+        }
+        // SAFETY: the set is initialized; the signals in it are blocked.
+        let sig = unsafe { libc::sigwaitinfo(set, std::ptr::null_mut()) };
+        if sig > 0 && sig != libc::SIGCHLD {
+            // SAFETY: signalling our own child.
+            unsafe { libc::kill(pid, sig) };
+        }
+    }
+}
