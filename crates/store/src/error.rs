@@ -17,6 +17,9 @@ pub enum StoreError {
     MissingBlob(Digest),
     #[error("metadata database is corrupt: {0}")]
     Corrupt(String),
+    /// Unpacking a layer or preparing a root filesystem failed.
+    #[error("{0}")]
+    Snapshot(String),
 }
 
 impl StoreError {

@@ -47,6 +47,7 @@ impl Store {
             }
         }
         report.swept_ingest = blobs::sweep_named_ingest(self.root())?;
+        self.sweep_snapshots()?;
         Ok(report)
     }
 }

@@ -13,6 +13,7 @@ mod db;
 mod error;
 mod gc;
 mod lock;
+mod snapshot;
 
 use std::path::{Path, PathBuf};
 
@@ -22,6 +23,7 @@ pub use db::{ImageRecord, LayerRecord, NewImage, Tagged};
 pub use error::StoreError;
 pub use gc::GcReport;
 pub use lock::Lease;
+pub use snapshot::{chain_ids, Sandbox};
 
 use gantry_image::Digest;
 
