@@ -26,7 +26,7 @@ use crate::options::{BuildOptions, BuildResult, Event, Progress};
 use crate::BuildError;
 
 /// Build args every Dockerfile may use without declaring them, kept out of history.
-const PROXY_ARGS: [&str; 8] =
+pub(crate) const PROXY_ARGS: [&str; 8] =
     ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy", "NO_PROXY", "no_proxy"];
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const HISTORY_COMMENT: &str = "buildkit.dockerfile.v0";
@@ -730,12 +730,7 @@ impl Builder<'_> {
                 };
                 return self.copy(st, id, began, cmd, &spec, results, df, no_cache);
             }
-            Instruction::Run(_) => {
-                return Err(BuildError::at(
-                    cmd,
-                    "RUN needs gantry's container runtime, which is not implemented yet".into(),
-                ));
-            }
+            Instruction::Run(run) => return self.run(st, id, began, cmd, run, args, no_cache),
             Instruction::From(_) | Instruction::Arg(_) => return Ok(()),
         };
         self.metadata(st, id, began, &created_by, change, args, no_cache)

@@ -62,12 +62,10 @@ impl<W: Write> Write for Hashing<W> {
 pub fn write_layer(store: &Store, mut items: Vec<Item<'_>>) -> Result<LayerRecord, BuildError> {
     items.sort_by(|a, b| a.path.cmp(&b.path));
     items.dedup_by(|b, a| a.path == b.path);
-    let ingest = store.ingest()?;
-    let werr = |e: io::Error| BuildError::Layer(format!("writing layer: {e}"));
-    let mut out = Hashing { inner: io::BufWriter::with_capacity(1 << 20, ingest), hash: Sha256::new(), len: 0 };
-    let mut content_size = 0u64;
-    {
-        let mut b = tar::Builder::new(&mut out);
+    write_stream(store, |out| {
+        let werr = |e: io::Error| BuildError::Layer(format!("writing layer: {e}"));
+        let mut content_size = 0u64;
+        let mut b = tar::Builder::new(out);
         b.mode(tar::HeaderMode::Complete);
         for item in &items {
             let mut h = tar::Header::new_gnu();
@@ -123,7 +121,20 @@ pub fn write_layer(store: &Store, mut items: Vec<Item<'_>>) -> Result<LayerRecor
             }
         }
         b.finish().map_err(werr)?;
-    }
+        Ok(content_size)
+    })
+}
+
+/// Streams a layer tar that `write` produces into the store's ingest, hashing it on
+/// the way, and commits it under its DiffID. `write` returns the layer's content size.
+pub fn write_stream<F>(store: &Store, write: F) -> Result<LayerRecord, BuildError>
+where
+    F: FnOnce(&mut dyn Write) -> Result<u64, BuildError>,
+{
+    let ingest = store.ingest()?;
+    let werr = |e: io::Error| BuildError::Layer(format!("writing layer: {e}"));
+    let mut out = Hashing { inner: io::BufWriter::with_capacity(1 << 20, ingest), hash: Sha256::new(), len: 0 };
+    let content_size = write(&mut out)?;
     out.flush().map_err(werr)?;
     let Hashing { inner, hash, len } = out;
     let ingest = inner.into_inner().map_err(|e| werr(e.into_error()))?;

@@ -11,6 +11,7 @@ pub mod layerwriter;
 
 mod exec;
 mod options;
+mod run;
 
 pub use exec::build;
 pub use options::{BuildOptions, BuildResult, Event, Progress, Quiet};

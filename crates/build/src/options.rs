@@ -26,6 +26,10 @@ pub struct BuildOptions {
     pub platform: Option<String>,
     /// `SOURCE_DATE_EPOCH`: every timestamp of the result is clamped to it.
     pub source_date_epoch: Option<i64>,
+    /// The network RUN steps get unless they say otherwise (`--network`; host by default).
+    pub network: gantry_runtime::Network,
+    /// An external OCI runtime for RUN (runc's command line) instead of the builtin one.
+    pub runtime: Option<PathBuf>,
 }
 
 /// What a build made.
@@ -55,6 +59,12 @@ pub enum Event {
     Failed {
         id: usize,
         error: String,
+    },
+    /// A line a RUN step's process printed, `seconds` after it started.
+    Output {
+        id: usize,
+        seconds: f64,
+        line: String,
     },
 }
 

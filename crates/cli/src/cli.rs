@@ -16,6 +16,9 @@ pub struct Cli {
     /// Enable debug mode
     #[arg(short = 'D', long, global = true)]
     pub debug: bool,
+    /// OCI runtime binary to run containers and RUN steps with, instead of the builtin one
+    #[arg(long, global = true, env = "GANTRY_RUNTIME", value_name = "PATH")]
+    pub runtime: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -308,4 +311,7 @@ pub struct BuildArgs {
     /// Set type of progress output (auto, plain, tty)
     #[arg(long, default_value = "auto", value_parser = ["auto", "plain", "tty"])]
     pub progress: String,
+    /// Set the networking mode for the RUN instructions during build (host, none)
+    #[arg(long, default_value = "default", value_parser = ["default", "host", "none"])]
+    pub network: String,
 }

@@ -1,4 +1,4 @@
-//! `gantry build` end to end, without RUN (RUN comes with the container runtime):
+//! `gantry build` end to end (RUN has its own file, build_run.rs):
 //! FROM image/scratch/stage, COPY/ADD from the context and --from, metadata
 //! instructions, the cache, .dockerignore, build args, and errors naming the line.
 
@@ -194,7 +194,7 @@ fn broken_dockerfiles_name_the_line() {
     for (df, needle, line) in [
         ("FROM busybox\nFROB x\n", "unknown instruction", "2"),
         ("FROM busybox\nCOPY --bogus=1 a /b\n", "unknown flag", "2"),
-        ("FROM busybox\nRUN true\n", "RUN", "2"),
+        ("FROM busybox\nRUN exit 7\n", "did not complete successfully: exit code: 7", "2"),
         ("FROM busybox AS a\nCOPY --from=b /x /y\nFROM busybox AS b\nCOPY --from=a /x /y\n", "circular dependency", ""),
         ("FROM nosuchimage:1\n", "nosuchimage", ""),
         ("", "no instructions", ""),

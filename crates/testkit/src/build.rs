@@ -65,7 +65,8 @@ impl BuildEnv {
     }
 
     /// The image's filesystem from `gantry save`: path -> (mode, uid, gid, content or
-    /// link target), layers applied in order (later entries replace earlier ones).
+    /// link target), layers applied in order (later entries replace earlier ones,
+    /// whiteouts remove).
     pub fn files(&self, name: &str) -> BTreeMap<String, (u32, u64, u64, String)> {
         let out = self.work.path().join(format!("files-{}.tar", name.replace(['/', ':'], "_")));
         self.g.ok(&["save", "-o", out.to_str().expect("utf-8 path"), name]);
@@ -78,11 +79,38 @@ impl BuildEnv {
             for e in ar.entries().expect("tar") {
                 let mut e = e.expect("entry");
                 let path = e.path().expect("path").to_string_lossy().trim_end_matches('/').to_string();
+                // Whiteouts remove what earlier layers had (an opaque directory: all of it).
+                let (dir, name) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
+                if let Some(gone) = name.strip_prefix(".wh.") {
+                    let target = if gone == ".wh..opq" {
+                        dir.to_string()
+                    } else if dir.is_empty() {
+                        gone.to_string()
+                    } else {
+                        format!("{dir}/{gone}")
+                    };
+                    let prefix = if target.is_empty() { String::new() } else { format!("{target}/") };
+                    fs.retain(|k: &String, _| {
+                        if gone == ".wh..opq" {
+                            !k.starts_with(&prefix)
+                        } else {
+                            *k != target && !k.starts_with(&prefix)
+                        }
+                    });
+                    continue;
+                }
                 let h = e.header().clone();
                 let mut content = String::new();
                 if h.entry_type().is_symlink() {
                     content =
                         e.link_name().ok().flatten().map(|l| l.to_string_lossy().into_owned()).unwrap_or_default();
+                } else if h.entry_type().is_hard_link() {
+                    // A hard link shows its target's content.
+                    let target = e.link_name().ok().flatten().map(|l| l.to_string_lossy().into_owned());
+                    content = target
+                        .and_then(|t| fs.get(t.trim_start_matches('/')))
+                        .map(|v: &(u32, u64, u64, String)| v.3.clone())
+                        .unwrap_or_default();
                 } else {
                     let _ = e.read_to_string(&mut content);
                 }

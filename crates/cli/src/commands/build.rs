@@ -26,6 +26,7 @@ use gantry_build::{BuildOptions, Event, Progress};
 use gantry_image::{Digest, Reference};
 use gantry_layer::apply::{self, RootDir};
 use gantry_layer::LayerError;
+use gantry_runtime::Network;
 
 use super::Ctx;
 use crate::cli::BuildArgs;
@@ -110,6 +111,7 @@ impl Progress for Display {
                 Event::Cached { id } => writeln!(err, "#{id} CACHED\n"),
                 Event::Done { id, seconds } => writeln!(err, "#{id} DONE {seconds:.1}s\n"),
                 Event::Failed { id, error } => writeln!(err, "#{id} ERROR: {error}"),
+                Event::Output { id, seconds, line } => writeln!(err, "#{id} {seconds:.3} {line}"),
             };
             return;
         }
@@ -122,6 +124,7 @@ impl Progress for Display {
             Event::Cached { id } => (id, StepState::Cached),
             Event::Done { id, seconds } => (id, StepState::Done(seconds)),
             Event::Failed { id, .. } => (id, StepState::Failed),
+            Event::Output { .. } => return,
         };
         if let Some(step) = self.steps.iter_mut().find(|s| s.id == id) {
             step.state = state;
@@ -640,6 +643,8 @@ pub fn build(ctx: &mut Ctx, a: &BuildArgs) -> Result<(), CliError> {
         labels,
         platform: a.platform.clone(),
         source_date_epoch,
+        network: if a.network == "none" { Network::None } else { Network::Host },
+        runtime: ctx.runtime.clone(),
     };
     // Images that existed before: a non-image output must not remove one of them.
     let existing: HashSet<Digest> =

@@ -19,6 +19,8 @@ use crate::error::CliError;
 /// What every command gets: the opened store.
 pub struct Ctx {
     pub store: Store,
+    /// `--runtime`: an external OCI runtime instead of the builtin executor.
+    pub runtime: Option<std::path::PathBuf>,
 }
 
 pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
@@ -30,7 +32,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         });
     }
     crate::debug!("store root {}", root.display());
-    let mut ctx = Ctx { store: Store::open(&root)? };
+    let mut ctx = Ctx { store: Store::open(&root)?, runtime: cli.runtime.clone() };
     let ok = |()| ExitCode::SUCCESS;
     match cli.command {
         Command::Build(a) | Command::Image(ImageCommand::Build(a)) | Command::Builder(BuilderCommand::Build(a)) => {

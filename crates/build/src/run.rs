@@ -1,0 +1,284 @@
+//! RUN: the one place the build meets the container runtime, through a narrow
+//! interface: run a process in a writable snapshot of the stage's layers
+//! ([`gantry_store::Sandbox`]), then take the changed files from the overlay's upper
+//! directory as the new layer ([`gantry_layer::diff::write_diff`]). The upper directory
+//! then becomes the new layer's snapshot, so the next step unpacks nothing.
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::Instant;
+
+use gantry_dockerfile::instructions::{Command, Run, ShellOrExec};
+use gantry_image::Digest;
+use gantry_layer::apply::RootDir;
+use gantry_runtime::helper::START_ERROR;
+use gantry_runtime::{ContainerSpec, Executor, Mount, MountKind, Network};
+
+use crate::exec::{key_of, Builder, State, PROXY_ARGS};
+use crate::layerwriter::write_stream;
+use crate::options::Event;
+use crate::BuildError;
+
+/// How many lines of a failing step's output its error repeats.
+const TAIL_LINES: usize = 10;
+
+/// Mount points the runtime creates when the image lacks them; such a point is not
+/// a change the step made, so it is left out of the layer.
+const MOUNT_POINTS: [&str; 9] =
+    ["proc", "sys", "dev", "dev/pts", "dev/shm", "dev/mqueue", "etc/hosts", "etc/resolv.conf", "etc/hostname"];
+
+/// The argv of a RUN: exec form as written; shell form through the stage's SHELL, with
+/// the heredoc bodies passed to the shell (a lone heredoc is the script itself).
+fn argv(run: &Run, shell: &[String]) -> Vec<String> {
+    match &run.cmd {
+        ShellOrExec::Exec(args) => args.clone(),
+        ShellOrExec::Shell(line) => {
+            let line = line.trim();
+            let script = match &run.heredocs[..] {
+                [h] if line.trim_start_matches("<<").trim_start_matches('-').trim_matches(['"', '\'']) == h.name => {
+                    h.content.clone()
+                }
+                [] => line.to_string(),
+                docs => {
+                    let mut s = line.to_string();
+                    for h in docs {
+                        s.push('\n');
+                        s.push_str(&h.content);
+                        s.push_str(&h.name);
+                    }
+                    s
+                }
+            };
+            let mut v = shell.to_vec();
+            v.push(script);
+            v
+        }
+    }
+}
+
+/// Reads a small file of the root filesystem (resolved inside it); empty if absent.
+fn read_in_root(root: &RootDir, path: &str) -> String {
+    let mut s = String::new();
+    if let Ok(mut f) = root.open_file(path.as_bytes()) {
+        let _ = std::io::Read::read_to_string(&mut std::io::Read::take(&mut f, 4 << 20), &mut s);
+    }
+    s
+}
+
+impl Builder<'_> {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn run(
+        &mut self,
+        st: &mut State,
+        id: usize,
+        began: Instant,
+        cmd: &Command,
+        run: &Run,
+        args: &[(String, String)],
+        no_cache: bool,
+    ) -> Result<(), BuildError> {
+        if !run.mounts.is_empty() {
+            return Err(BuildError::at(cmd, "RUN --mount is not supported yet".into()));
+        }
+        if run.security.as_deref() == Some("insecure") {
+            return Err(BuildError::at(cmd, "RUN --security=insecure is not allowed".into()));
+        }
+        let c = st.config.config.clone().unwrap_or_default();
+        let shell = c.shell.clone().unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into()]);
+        let argv = argv(run, &shell);
+        // History names the build args the command sees, as BuildKit does (`|2 A=1 B=2 ...`).
+        let env_names: Vec<String> =
+            c.env.iter().flatten().map(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k).to_string()).collect();
+        let mut visible: Vec<(String, String)> = Vec::new();
+        for (k, v) in args {
+            // Build args only (ENV entries share the scope), shown with their final value.
+            if PROXY_ARGS.contains(&k.as_str()) || !self.consumed_args.contains(k) {
+                continue;
+            }
+            match visible.iter_mut().find(|(vk, _)| vk == k) {
+                Some(slot) => slot.1 = v.clone(),
+                None => visible.push((k.clone(), v.clone())),
+            }
+        }
+        let mut shown: Vec<String> = visible.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        if !shown.is_empty() {
+            shown.insert(0, format!("|{}", shown.len()));
+        }
+        shown.extend(argv.iter().cloned());
+        let created_by = format!("RUN {} # buildkit", shown.join(" "));
+        let network = match run.network.as_deref() {
+            None | Some("default") => self.opts.network,
+            Some("none") => Network::None,
+            Some("host") => Network::Host,
+            Some(other) => return Err(BuildError::at(cmd, format!("unsupported network mode {other:?}"))),
+        };
+        let mut env = c.env.clone().unwrap_or_default();
+        for (k, v) in args {
+            if !env_names.contains(k) {
+                env.push(format!("{k}={v}"));
+            }
+        }
+        let user = c.user.clone().unwrap_or_default();
+        let cwd = c.working_dir.clone().filter(|w| !w.is_empty()).unwrap_or_else(|| "/".into());
+        let key = key_of(&[
+            st.key.as_bytes(),
+            created_by.as_bytes(),
+            format!("{network:?}").as_bytes(),
+            env.join("\n").as_bytes(),
+            user.as_bytes(),
+            cwd.as_bytes(),
+        ]);
+        let entry = self.history(created_by, true);
+        self.cached(st, id, began, key, no_cache, |b, st| {
+            let diff_ids: Vec<Digest> = st.layers.iter().map(|l| l.diff_id).collect();
+            let mut sandbox = b.store.sandbox(&diff_ids)?;
+            let root = RootDir::open(sandbox.rootfs()).map_err(|e| BuildError::Layer(e.to_string()))?;
+            let (user, _) = gantry_runtime::user::resolve(
+                &user,
+                &read_in_root(&root, "etc/passwd"),
+                &read_in_root(&root, "etc/group"),
+            )
+            .map_err(|e| BuildError::at(cmd, e))?;
+            let created: Vec<&str> = MOUNT_POINTS
+                .iter()
+                .copied()
+                .filter(|p| std::fs::symlink_metadata(sandbox.rootfs().join(p)).is_err())
+                .collect();
+            let files = sandbox.dir().join("files");
+            std::fs::create_dir_all(&files).map_err(|e| BuildError::Layer(format!("{}: {e}", files.display())))?;
+            let write = |name: &str, text: String| {
+                let p = files.join(name);
+                std::fs::write(&p, text).map_err(|e| BuildError::Layer(format!("{}: {e}", p.display())))?;
+                Ok::<_, BuildError>(p)
+            };
+            let hosts = write(
+                "hosts",
+                "127.0.0.1\tlocalhost buildkitsandbox\n::1\tlocalhost ip6-localhost ip6-loopback\n".into(),
+            )?;
+            let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+            let resolv = write("resolv.conf", resolv)?;
+            let bind = |destination: &str, source| Mount {
+                destination: destination.into(),
+                source,
+                kind: MountKind::Bind,
+                readonly: false,
+            };
+            let spec = ContainerSpec {
+                rootfs: sandbox.rootfs().to_path_buf(),
+                args: argv.clone(),
+                env: env.clone(),
+                cwd: cwd.clone(),
+                user,
+                hostname: "buildkitsandbox".into(),
+                network,
+                mounts: vec![bind("/etc/hosts", hosts), bind("/etc/resolv.conf", resolv)],
+                ..Default::default()
+            };
+            spec.write_bundle(sandbox.dir()).map_err(|e| BuildError::at(cmd, e.to_string()))?;
+            let executor = match &b.opts.runtime {
+                Some(path) => Executor::External { runtime: path.clone() },
+                None => Executor::builtin().map_err(|e| BuildError::Layer(e.to_string()))?,
+            };
+            let state = Executor::state_dir(b.store.root());
+            let cid = format!("build-{:016x}", rand_id());
+            let status = b.execute(&executor, &state, sandbox.dir(), &cid, id, cmd, &argv)?;
+            if status != 0 {
+                // BuildKit's words; a program that could not even start says why.
+                let why = std::fs::read_to_string(sandbox.dir().join(START_ERROR))
+                    .map(|e| e.trim().to_string())
+                    .unwrap_or_else(|_| format!("exit code: {status}"));
+                return Err(BuildError::at(
+                    cmd,
+                    format!("process \"{}\" did not complete successfully: {why}", argv.join(" ")),
+                ));
+            }
+            sandbox.unmount()?;
+            let skip: Vec<&[u8]> = created.iter().map(|p| p.as_bytes()).collect();
+            let upper = sandbox.upper();
+            let rec = write_stream(b.store, |out| {
+                gantry_layer::diff::write_diff(&upper, &skip, out)
+                    .map(|s| s.content_size)
+                    .map_err(|e| BuildError::Layer(format!("reading the changes of RUN: {e}")))
+            })?;
+            st.layers.push(rec);
+            st.view = None;
+            let chain: Vec<Digest> = st.layers.iter().map(|l| l.diff_id).collect();
+            // Mount points made only for the run are not part of the snapshot either.
+            for p in &created {
+                let _ = std::fs::remove_file(upper.join(p)).or_else(|_| std::fs::remove_dir(upper.join(p)));
+            }
+            b.store.commit_sandbox(sandbox, &chain)?;
+            st.config.history.push(entry);
+            Ok(())
+        })
+    }
+
+    /// Runs the container, showing its output as the step's log lines, and returns
+    /// its exit status. The last lines are kept for the error of a failing step.
+    #[allow(clippy::too_many_arguments)]
+    fn execute(
+        &self,
+        executor: &Executor,
+        state: &std::path::Path,
+        bundle: &std::path::Path,
+        cid: &str,
+        id: usize,
+        cmd: &Command,
+        argv: &[String],
+    ) -> Result<i32, BuildError> {
+        let (reader, writer) = std::io::pipe().map_err(|e| BuildError::Layer(format!("pipe: {e}")))?;
+        let mut command = executor.command(state, bundle, cid);
+        command.stdin(Stdio::null());
+        command.stdout(writer.try_clone().map_err(|e| BuildError::Layer(format!("pipe: {e}")))?);
+        command.stderr(writer);
+        let started = Instant::now();
+        let mut child = command.spawn().map_err(|e| BuildError::at(cmd, format!("starting {argv:?}: {e}")))?;
+        // The command holds the write ends; drop ours so the reader sees the end.
+        drop(command);
+        let mut tail: std::collections::VecDeque<String> = Default::default();
+        for line in BufReader::new(reader).split(b'\n') {
+            let Ok(line) = line else { break };
+            let line = String::from_utf8_lossy(&line).into_owned();
+            (self.progress)(Event::Output { id, seconds: started.elapsed().as_secs_f64(), line: line.clone() });
+            tail.push_back(line);
+            if tail.len() > TAIL_LINES {
+                tail.pop_front();
+            }
+        }
+        let status = child.wait().map_err(|e| BuildError::at(cmd, format!("waiting for {argv:?}: {e}")))?;
+        Ok(status.code().unwrap_or(128))
+    }
+}
+
+fn rand_id() -> u64 {
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    (t as u64) ^ (u64::from(std::process::id()) << 32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gantry_dockerfile::Heredoc;
+
+    fn run(cmd: ShellOrExec, heredocs: Vec<Heredoc>) -> Run {
+        Run { cmd, heredocs, mounts: vec![], network: None, security: None }
+    }
+
+    #[test]
+    fn argv_follows_buildkit() {
+        let sh = vec!["/bin/sh".to_string(), "-c".to_string()];
+        assert_eq!(argv(&run(ShellOrExec::Shell("echo hi".into()), vec![]), &sh), ["/bin/sh", "-c", "echo hi"]);
+        assert_eq!(argv(&run(ShellOrExec::Exec(vec!["a".into(), "b".into()]), vec![]), &sh), ["a", "b"]);
+        let doc = |name: &str, content: &str| Heredoc {
+            name: name.into(),
+            content: content.into(),
+            expand: true,
+            chomp: false,
+            file_descriptor: 0,
+        };
+        let lone = run(ShellOrExec::Shell("<<EOF".into()), vec![doc("EOF", "echo a\necho b\n")]);
+        assert_eq!(argv(&lone, &sh), ["/bin/sh", "-c", "echo a\necho b\n"]);
+        let inline = run(ShellOrExec::Shell("cat <<EOF > /x".into()), vec![doc("EOF", "hello\n")]);
+        assert_eq!(argv(&inline, &sh), ["/bin/sh", "-c", "cat <<EOF > /x\nhello\nEOF"]);
+    }
+}

@@ -1,0 +1,98 @@
+//! RUN in `gantry build`, end to end as root: the process runs in an overlay of the
+//! stage's layers with the stage's SHELL, ENV, build args, USER and WORKDIR; its
+//! changes (new, changed and deleted files) become the layer; the exit status fails
+//! the build with BuildKit's message; the cache skips it on a rebuild; both executors
+//! (builtin libcontainer and runc) give the same image.
+
+use gantry_testkit::build::BuildEnv;
+use gantry_testkit::{assert_one_error_line, require_tool};
+
+const BIN: &str = env!("CARGO_BIN_EXE_gantry");
+
+fn history(s: &BuildEnv, image: &str) -> Vec<String> {
+    s.g.ok(&["history", "--no-trunc", "--format", "{{.CreatedBy}}", image]).lines().map(str::to_string).collect()
+}
+
+#[test]
+fn run_changes_become_the_layer() {
+    let s = BuildEnv::new(BIN);
+    s.file(
+        "Dockerfile",
+        "FROM busybox\n\
+         ARG GREETING=hello\n\
+         ENV WHO=world\n\
+         WORKDIR /work\n\
+         RUN echo \"$GREETING $WHO\" > greeting && pwd > where && id -u > uid\n\
+         RUN [\"/bin/sh\", \"-c\", \"mkdir -p /data/sub && echo x > /data/sub/f && ln -s /data/sub/f /data/link && ln /data/sub/f /data/hard\"]\n\
+         RUN rm -rf /etc/motd-gone /bin/vi && chmod 4755 /work/greeting\n\
+         USER 1234:5678\n\
+         RUN id -u > /tmp/who; id -g >> /tmp/who\n",
+    );
+    s.file("unused", "");
+    let out = s.build_ok(&["-t", "r:1", "--progress", "plain"]);
+    assert!(out.contains("RUN echo"), "{out}");
+    let fs = s.files("r:1");
+    assert_eq!(fs["work/greeting"], (0o4755, 0, 0, "hello world\n".into()));
+    assert_eq!(fs["work/where"].3, "/work\n");
+    assert_eq!(fs["work/uid"].3, "0\n");
+    assert_eq!(fs["data/sub/f"].3, "x\n");
+    assert_eq!(fs["tmp/who"], (0o644, 1234, 5678, "1234\n5678\n".into()));
+    assert!(!fs.contains_key("bin/vi"), "a deleted file is gone from the image");
+    assert!(fs.contains_key("bin/ls"));
+    for mount_point in ["etc/hosts", "etc/resolv.conf", "etc/hostname", "dev/pts", "dev/shm"] {
+        assert!(!fs.contains_key(mount_point), "{mount_point} is the runtime's, not the step's");
+    }
+    let h = history(&s, "r:1");
+    assert!(
+        h.iter().any(|l| l == "RUN |1 GREETING=hello /bin/sh -c echo \"$GREETING $WHO\" > greeting && pwd > where && id -u > uid # buildkit"),
+        "{h:#?}"
+    );
+    // The rebuild takes every step from the cache.
+    let again = s.build_ok(&["-t", "r:2", "--progress", "plain"]);
+    assert_eq!(again.matches("CACHED").count(), 8, "{again}");
+    assert_eq!(s.inspect("r:1")["Id"], s.inspect("r:2")["Id"]);
+}
+
+#[test]
+fn failing_run_names_the_command_and_exit_code() {
+    let s = BuildEnv::new(BIN);
+    s.file("Dockerfile", "FROM busybox\nRUN echo doomed; exit 3\n");
+    let r = s.build(&["-t", "f:1", "--progress", "plain"]);
+    assert!(!r.success());
+    assert!(r.stderr.contains("doomed"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("process \"/bin/sh -c echo doomed; exit 3\" did not complete successfully: exit code: 3"),
+        "{}",
+        r.stderr
+    );
+    s.file("Dockerfile", "FROM busybox\nRUN [\"/nonexistent\"]\n");
+    let r = s.build(&["-t", "f:1", "-q"]);
+    assert_one_error_line(&r.stderr, "exec: \"/nonexistent\": stat /nonexistent: no such file or directory");
+    assert!(!s.g.run(&["inspect", "f:1"]).success());
+}
+
+#[test]
+fn network_none_has_only_loopback() {
+    let s = BuildEnv::new(BIN);
+    s.file(
+        "Dockerfile",
+        "FROM busybox\nRUN --network=none ls /sys/class/net > /nets\nRUN ls /sys/class/net > /host-nets\n",
+    );
+    s.build_ok(&["-t", "n:1"]);
+    let fs = s.files("n:1");
+    assert_eq!(fs["nets"].3, "lo\n");
+    assert!(fs["host-nets"].3.lines().count() > 1, "builds use the host's network by default");
+}
+
+#[test]
+fn runc_gives_the_same_image() {
+    let runc = require_tool("runc");
+    let s = BuildEnv::new(BIN);
+    s.file("Dockerfile", "FROM busybox\nRUN echo a > /a && rm /bin/vi && mkdir -p /d && touch /d/x\n");
+    let built_in = s.build(&["-t", "b:1", "--quiet"]).stdout;
+    let other = BuildEnv::new(BIN);
+    other.file("Dockerfile", "FROM busybox\nRUN echo a > /a && rm /bin/vi && mkdir -p /d && touch /d/x\n");
+    let with_runc = other.build(&["--runtime", runc.to_str().unwrap(), "-t", "b:1", "--quiet"]).stdout;
+    assert_eq!(s.files("b:1"), other.files("b:1"));
+    assert!(built_in.starts_with("sha256:") && with_runc.starts_with("sha256:"), "{built_in} {with_runc}");
+}
