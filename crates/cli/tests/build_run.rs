@@ -71,6 +71,23 @@ fn failing_run_names_the_command_and_exit_code() {
     assert!(!s.g.run(&["inspect", "f:1"]).success());
 }
 
+/// Heredocs: a lone heredoc is the script; one inside a command goes to the shell.
+/// (docker 20.10's BuildKit cannot build these without pulling a newer frontend, so
+/// they are checked here rather than in the differential tests.)
+#[test]
+fn run_heredocs() {
+    let s = BuildEnv::new(BIN);
+    s.file(
+        "Dockerfile",
+        "FROM busybox\nRUN <<EOF\necho one > /h1\necho two > /h2\nEOF\nRUN cat <<EOF > /h3\nthree $HOME\nEOF\n",
+    );
+    s.build_ok(&["-t", "h:1"]);
+    let fs = s.files("h:1");
+    assert_eq!(fs["h1"].3, "one\n");
+    assert_eq!(fs["h2"].3, "two\n");
+    assert_eq!(fs["h3"].3, "three /root\n");
+}
+
 #[test]
 fn network_none_has_only_loopback() {
     let s = BuildEnv::new(BIN);
