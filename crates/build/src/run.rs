@@ -174,13 +174,14 @@ impl Builder<'_> {
                 mounts: vec![bind("/etc/hosts", hosts), bind("/etc/resolv.conf", resolv)],
                 ..Default::default()
             };
+            let cid = format!("build-{:016x}", unique_id());
+            let spec = ContainerSpec { cgroups_path: Some(format!("/gantry/{cid}")), ..spec };
             spec.write_bundle(sandbox.dir()).map_err(|e| BuildError::at(cmd, e.to_string()))?;
             let executor = match &b.opts.runtime {
                 Some(path) => Executor::External { runtime: path.clone() },
                 None => Executor::builtin().map_err(|e| BuildError::Layer(e.to_string()))?,
             };
             let state = Executor::state_dir(b.store.root());
-            let cid = format!("build-{:016x}", rand_id());
             let status = b.execute(&executor, &state, sandbox.dir(), &cid, id, cmd, &argv)?;
             if status != 0 {
                 // BuildKit's words; a program that could not even start says why.
@@ -250,9 +251,13 @@ impl Builder<'_> {
     }
 }
 
-fn rand_id() -> u64 {
+/// A container ID no other RUN of any process uses at the same time: the process,
+/// a per-process counter and the clock.
+fn unique_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    (t as u64) ^ (u64::from(std::process::id()) << 32)
+    (u64::from(std::process::id()) << 40) ^ (n << 24) ^ (t as u64 & 0xff_ffff)
 }
 
 #[cfg(test)]

@@ -248,7 +248,8 @@ fn inspect_has_dockers_shape() {
     let r = g.run(&["inspect", "busybox", "ghost"]);
     assert_eq!(r.code, Some(1));
     assert_eq!(serde_json::from_str::<Value>(&r.stdout).unwrap().as_array().unwrap().len(), 1);
-    assert_one_error_line(&r.stderr, "No such image: ghost");
+    assert_one_error_line(&r.stderr, "No such object: ghost");
+    assert_one_error_line(&g.fail(&["image", "inspect", "ghost"]), "No such image: ghost");
     assert_one_error_line(&g.fail(&["inspect", "--format", "{{.Nope", "busybox"]), "template");
 }
 

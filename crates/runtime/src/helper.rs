@@ -58,6 +58,18 @@ pub const START_ERROR: &str = "start-error";
 /// go to stderr as one line and to [`START_ERROR`], with docker's codes: 125 (could
 /// not run), 126/127 (the program cannot be executed / is not found).
 pub fn main(args: &[String]) -> i32 {
+    if args.first().map(String::as_str) == Some("monitor") {
+        return monitor_main(&args[1..]);
+    }
+    if args.first().map(String::as_str) == Some("exec") {
+        return match exec(&args[1..]) {
+            Ok(code) => code,
+            Err((message, code)) => {
+                eprintln!("Error: {message}");
+                code
+            }
+        };
+    }
     match run(args) {
         Ok(code) => code,
         Err((message, code)) => {
@@ -68,6 +80,69 @@ pub fn main(args: &[String]) -> i32 {
             code
         }
     }
+}
+
+/// `monitor --store ROOT [--attach] ID`: see [`crate::monitor`].
+fn monitor_main(args: &[String]) -> i32 {
+    let mut root = None;
+    let mut id = None;
+    let mut attach = false;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--store" => root = it.next().map(std::path::PathBuf::from),
+            "--attach" => attach = true,
+            other => id = Some(other.to_string()),
+        }
+    }
+    let (Some(root), Some(id)) = (root, id) else {
+        eprintln!("gantry: usage: monitor --store ROOT [--attach] ID");
+        return 125;
+    };
+    match crate::monitor::run(&root, &id, attach) {
+        Ok(code) => code,
+        Err((message, code)) => {
+            // The monitor runs in place of `gantry run`: report as the CLI does.
+            eprintln!("Error: {}", message.replace('\n', " "));
+            code
+        }
+    }
+}
+
+/// `exec --root STATE --process FILE ID`: a process joins the running container `ID`
+/// (libcontainer's tenant); waits for it with signals forwarded, returns its status.
+fn exec(args: &[String]) -> Result<i32, (String, i32)> {
+    let (mut root, mut process, mut id) = (None, None, None);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--root" => root = it.next().map(PathBuf::from),
+            "--process" => process = it.next().map(PathBuf::from),
+            other => id = Some(other.to_string()),
+        }
+    }
+    let (Some(root), Some(process), Some(id)) = (root, process, id) else {
+        return Err(("usage: exec --root STATE --process FILE ID".into(), 125));
+    };
+    let pid = ContainerBuilder::new(id, SyscallType::default())
+        .with_executor(DefaultExecutor {})
+        .with_root_path(&root)
+        .map_err(|e| (format!("runtime state: {e}"), 125))?
+        .as_tenant()
+        .with_process(Some(&process))
+        .with_detach(false)
+        .build()
+        .map_err(|e| (format!("exec: {e}"), 126))?;
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: as in `run`: block forwarded signals once the process exists.
+    unsafe {
+        libc::sigemptyset(&mut set);
+        for s in FORWARDED.iter().chain(&[libc::SIGCHLD]) {
+            libc::sigaddset(&mut set, *s);
+        }
+        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+    Ok(wait_forwarding(pid.as_raw(), &set))
 }
 
 fn run(args: &[String]) -> Result<i32, (String, i32)> {

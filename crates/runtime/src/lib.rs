@@ -2,9 +2,11 @@
 //! defaults, and the executors that run them (youki's libcontainer inside gantry's
 //! single-threaded helper, or an external OCI runtime such as runc).
 
+pub mod container;
 pub mod executor;
 pub mod helper;
 pub mod lookup;
+pub mod monitor;
 pub mod seccomp;
 pub mod spec;
 pub mod user;

@@ -248,18 +248,7 @@ impl ContainerSpec {
         }
         let spec = json!({
             "ociVersion": "1.0.2",
-            "process": {
-                "terminal": self.terminal,
-                "user": {
-                    "uid": self.user.uid,
-                    "gid": self.user.gid,
-                    "additionalGids": self.user.additional_gids,
-                },
-                "args": self.args,
-                "env": self.env,
-                "cwd": if self.cwd.is_empty() { "/" } else { self.cwd.as_str() },
-                "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
-            },
+            "process": self.process_json(&caps),
             "root": {"path": self.rootfs, "readonly": self.readonly_rootfs},
             "hostname": self.hostname,
             "mounts": mounts,
@@ -272,6 +261,35 @@ impl ContainerSpec {
             spec["process"]["noNewPrivileges"] = json!(true);
         }
         serde_json::from_value(spec).map_err(|e| RuntimeError::Invalid(format!("runtime configuration: {e}")))
+    }
+
+    fn process_json(&self, caps: &[String]) -> Value {
+        json!({
+            "terminal": self.terminal,
+            "user": {
+                "uid": self.user.uid,
+                "gid": self.user.gid,
+                "additionalGids": self.user.additional_gids,
+            },
+            "args": self.args,
+            "env": self.env,
+            "cwd": if self.cwd.is_empty() { "/" } else { self.cwd.as_str() },
+            "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
+        })
+    }
+
+    /// The OCI process alone (`process.json`), for a process joining a running
+    /// container (`exec`): same capabilities as the container's.
+    pub fn write_process(&self, path: &Path) -> Result<(), RuntimeError> {
+        let caps = self.capabilities()?;
+        let mut p = self.process_json(&caps);
+        if self.no_new_privileges {
+            p["noNewPrivileges"] = json!(true);
+        }
+        let process: oci_spec::runtime::Process =
+            serde_json::from_value(p).map_err(|e| RuntimeError::Invalid(format!("process: {e}")))?;
+        let bytes = serde_json::to_vec(&process).map_err(|e| RuntimeError::Invalid(e.to_string()))?;
+        std::fs::write(path, bytes).map_err(|e| RuntimeError::io(path, e))
     }
 
     fn resources_json(&self) -> Value {

@@ -19,7 +19,7 @@ pub(crate) const DELETE_ORPHAN_LAYERS: &str =
      AND diff_id NOT IN (SELECT diff_id FROM build_cache_layers)";
 
 /// Bumped whenever a table is added; `open` brings older stores up to date.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS images (
@@ -66,6 +66,7 @@ pub(crate) fn open(path: &Path) -> Result<Connection, StoreError> {
             // Every statement is CREATE ... IF NOT EXISTS, so upgrading applies them all.
             tx.execute_batch(SCHEMA)?;
             tx.execute_batch(crate::cache::SCHEMA)?;
+            tx.execute_batch(crate::containers::SCHEMA)?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
             version = SCHEMA_VERSION;
         }
@@ -323,7 +324,7 @@ impl Store {
     }
 
     /// Removes `refs` from image `id` and then, if `delete` and nothing references the
-    /// image any more (no tag, no digest, no child image), deletes it — all in one
+    /// image any more (no tag, no digest, no child image, no container), deletes it — all in one
     /// transaction, so a tag another process adds meanwhile keeps the image alive.
     /// Returns the references actually removed and whether the image was deleted.
     pub fn remove_image(
@@ -347,7 +348,8 @@ impl Store {
             let unreferenced = tx
                 .query_row(
                     "SELECT 1 FROM images WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM refs WHERE image_id = ?1)
-                     AND NOT EXISTS (SELECT 1 FROM images WHERE parent = ?1)",
+                     AND NOT EXISTS (SELECT 1 FROM images WHERE parent = ?1)
+                     AND NOT EXISTS (SELECT 1 FROM containers WHERE image_id = ?1)",
                     [id.to_string()],
                     |_| Ok(()),
                 )

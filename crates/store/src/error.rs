@@ -11,6 +11,11 @@ pub enum StoreError {
     Db(#[from] rusqlite::Error),
     #[error("No such image: {0}")]
     NoSuchImage(String),
+    #[error("No such container: {0}")]
+    NoSuchContainer(String),
+    /// A name or state conflict, worded as docker words it.
+    #[error("{0}")]
+    Conflict(String),
     #[error("image ID prefix {0:?} is ambiguous: it matches several images")]
     Ambiguous(String),
     #[error("blob {0} is missing from the store")]

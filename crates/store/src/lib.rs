@@ -9,6 +9,7 @@
 
 mod blobs;
 mod cache;
+mod containers;
 mod db;
 mod error;
 mod gc;
@@ -19,11 +20,12 @@ use std::path::{Path, PathBuf};
 
 pub use blobs::Ingest;
 pub use cache::{CacheRecord, FileStamp};
+pub use containers::ContainerRecord;
 pub use db::{ImageRecord, LayerRecord, NewImage, Tagged};
 pub use error::StoreError;
 pub use gc::GcReport;
 pub use lock::Lease;
-pub use snapshot::{chain_ids, Sandbox};
+pub use snapshot::{chain_ids, unmount_rootfs, Sandbox};
 
 use gantry_image::Digest;
 

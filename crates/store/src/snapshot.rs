@@ -40,6 +40,11 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
     move |e| StoreError::io(path, e)
 }
 
+/// Unmounts what [`Store::mount_rootfs`] mounted in `dir` (nothing if not mounted).
+pub fn unmount_rootfs(dir: &Path) {
+    let _ = mount::unmount(dir.join("rootfs"), UnmountFlags::DETACH);
+}
+
 /// A writable root filesystem over a layer chain. Unmounted and removed on drop
 /// unless [`Sandbox::commit`] took its changes.
 pub struct Sandbox {
@@ -161,8 +166,9 @@ impl Store {
         Ok(dirs)
     }
 
-    /// A new sandbox: an overlay of the chain, writable, mounted at its `rootfs`.
-    pub fn sandbox(&self, diff_ids: &[Digest]) -> Result<Sandbox, StoreError> {
+    /// Mounts at `dir/rootfs` a writable overlay of the chain whose changes go to
+    /// `dir/upper` (kept across mounts: a container's filesystem survives restarts).
+    pub fn mount_rootfs(&self, dir: &Path, diff_ids: &[Digest]) -> Result<PathBuf, StoreError> {
         let mut lowers = self.layer_snapshots(diff_ids)?;
         if lowers.is_empty() {
             // overlayfs needs one lower directory: an empty one stands for scratch.
@@ -171,16 +177,23 @@ impl Store {
             lowers.push(empty);
         }
         lowers.reverse();
-        let base = self.root().join("sandboxes");
-        let dir = base.join(format!("{:016x}", rand::random::<u64>()));
         for d in ["upper", "work", "rootfs"] {
             let p = dir.join(d);
             std::fs::create_dir_all(&p).map_err(io(&p))?;
         }
+        let rootfs = dir.join("rootfs");
+        mount_overlay(&lowers, &dir.join("upper"), &dir.join("work"), &rootfs)
+            .map_err(|e| StoreError::io(&rootfs, e))?;
+        Ok(rootfs)
+    }
+
+    /// A new sandbox: an overlay of the chain, writable, mounted at its `rootfs`.
+    pub fn sandbox(&self, diff_ids: &[Digest]) -> Result<Sandbox, StoreError> {
+        let dir = self.root().join("sandboxes").join(format!("{:016x}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
         let lock = crate::lock::exclusive_file(&dir.join("lock"))?;
         let mut sandbox = Sandbox { rootfs: dir.join("rootfs"), dir, mounted: false, _lock: lock };
-        mount_overlay(&lowers, &sandbox.upper(), &sandbox.dir.join("work"), &sandbox.rootfs)
-            .map_err(|e| StoreError::io(&sandbox.rootfs, e))?;
+        self.mount_rootfs(&sandbox.dir, diff_ids)?;
         sandbox.mounted = true;
         Ok(sandbox)
     }

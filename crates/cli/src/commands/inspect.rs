@@ -17,20 +17,49 @@ pub fn load_image(ctx: &Ctx, id: &gantry_image::Digest) -> Result<(gantry_store:
     Ok((img, cfg))
 }
 
-/// docker prints what it found, then one error per missing name, and exits 1.
+/// docker prints what it found, then one error per missing name, and exits 1. A name
+/// is looked up as an image, then as a container (or only as `--type` says).
 pub fn inspect(ctx: &Ctx, a: &InspectArgs) -> Result<(), CliError> {
+    inspect_objects(ctx, a, a.kind.as_deref())
+}
+
+/// `image inspect`: images only.
+pub fn inspect_images(ctx: &Ctx, a: &InspectArgs) -> Result<(), CliError> {
+    inspect_objects(ctx, a, Some("image"))
+}
+
+/// `container inspect`: containers only.
+pub fn inspect_containers(ctx: &Ctx, a: &InspectArgs) -> Result<(), CliError> {
+    inspect_objects(ctx, a, Some("container"))
+}
+
+fn inspect_objects(ctx: &Ctx, a: &InspectArgs, kind: Option<&str>) -> Result<(), CliError> {
     let _lease = ctx.store.lease()?;
     let mut objects = Vec::new();
     let mut missing = Vec::new();
     for name in &a.names {
-        match ctx.store.resolve(name) {
-            Ok((id, _)) => {
-                let (img, cfg) = load_image(ctx, &id)?;
-                objects.push(views::inspect_image(&img, &cfg, &ctx.store.root().display().to_string()));
+        if kind != Some("container") {
+            match ctx.store.resolve(name) {
+                Ok((id, _)) => {
+                    let (img, cfg) = load_image(ctx, &id)?;
+                    objects.push(views::inspect_image(&img, &cfg, &ctx.store.root().display().to_string()));
+                    continue;
+                }
+                Err(gantry_store::StoreError::NoSuchImage(_)) => {}
+                Err(e) => return Err(e.into()),
             }
-            Err(gantry_store::StoreError::NoSuchImage(n)) => missing.push(n),
-            Err(e) => return Err(e.into()),
         }
+        if kind != Some("image") {
+            match ctx.store.container(name) {
+                Ok(rec) => {
+                    objects.push(super::containers::inspect_container(ctx, &rec)?);
+                    continue;
+                }
+                Err(gantry_store::StoreError::NoSuchContainer(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        missing.push(name.clone());
     }
     match a.format.as_deref() {
         None | Some("") | Some("json") => print(&(pretty(&Value::Array(objects)) + "\n")),
@@ -40,7 +69,11 @@ pub fn inspect(ctx: &Ctx, a: &InspectArgs) -> Result<(), CliError> {
         }
     }
     for n in &missing {
-        print_error(&format!("No such image: {n}"));
+        match kind {
+            Some("image") => print_error(&format!("No such image: {n}")),
+            Some("container") => print_error(&format!("No such container: {n}")),
+            _ => print_error(&format!("No such object: {n}")),
+        }
     }
     if missing.is_empty() {
         Ok(())

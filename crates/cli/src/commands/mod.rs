@@ -3,6 +3,7 @@
 mod archive;
 mod build;
 mod builder;
+mod containers;
 mod filter;
 mod images;
 mod inspect;
@@ -13,7 +14,7 @@ use std::process::ExitCode;
 
 use gantry_store::Store;
 
-use crate::cli::{BuilderCommand, Cli, Command, ImageCommand, SystemCommand};
+use crate::cli::{BuilderCommand, Cli, Command, ContainerCommand, ImageCommand, SystemCommand};
 use crate::error::CliError;
 
 /// What every command gets: the opened store.
@@ -43,13 +44,29 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Tag(a) | Command::Image(ImageCommand::Tag(a)) => images::tag(&mut ctx, &a).map(ok),
         Command::Rmi(a) | Command::Image(ImageCommand::Rm(a)) => remove::rmi(&mut ctx, &a).map(ok),
         Command::Image(ImageCommand::Prune(a)) => remove::prune(&mut ctx, &a).map(ok),
-        Command::Inspect(a) | Command::Image(ImageCommand::Inspect(a)) => inspect::inspect(&ctx, &a).map(ok),
+        Command::Inspect(a) => inspect::inspect(&ctx, &a).map(ok),
+        Command::Image(ImageCommand::Inspect(a)) => inspect::inspect_images(&ctx, &a).map(ok),
         Command::History(a) | Command::Image(ImageCommand::History(a)) => inspect::history(&ctx, &a).map(ok),
         Command::Save(a) | Command::Image(ImageCommand::Save(a)) => archive::save(&ctx, &a).map(ok),
         Command::Load(a) | Command::Image(ImageCommand::Load(a)) => archive::load(&mut ctx, &a).map(ok),
         Command::Import(a) | Command::Image(ImageCommand::Import(a)) => archive::import(&mut ctx, &a).map(ok),
         Command::System(SystemCommand::Df(a)) => system::df(&ctx, &a).map(ok),
         Command::Info(a) | Command::System(SystemCommand::Info(a)) => system::info(&ctx, &a).map(ok),
+        Command::Run(a) | Command::Container(ContainerCommand::Run(a)) => containers::run(&mut ctx, &a),
+        Command::Create(a) | Command::Container(ContainerCommand::Create(a)) => containers::create_cmd(&mut ctx, &a),
+        Command::Start(a) | Command::Container(ContainerCommand::Start(a)) => containers::start(&mut ctx, &a),
+        Command::Stop(a) | Command::Container(ContainerCommand::Stop(a)) => containers::stop(&mut ctx, &a).map(ok),
+        Command::Restart(a) | Command::Container(ContainerCommand::Restart(a)) => {
+            containers::restart(&mut ctx, &a).map(ok)
+        }
+        Command::Kill(a) | Command::Container(ContainerCommand::Kill(a)) => containers::kill(&mut ctx, &a).map(ok),
+        Command::Rm(a) | Command::Container(ContainerCommand::Rm(a)) => containers::rm(&mut ctx, &a).map(ok),
+        Command::Ps(a) | Command::Container(ContainerCommand::Ls(a)) => containers::ps(&ctx, &a).map(ok),
+        Command::Logs(a) | Command::Container(ContainerCommand::Logs(a)) => containers::logs(&ctx, &a).map(ok),
+        Command::Wait(a) | Command::Container(ContainerCommand::Wait(a)) => containers::wait(&mut ctx, &a).map(ok),
+        Command::Exec(a) | Command::Container(ContainerCommand::Exec(a)) => containers::exec(&mut ctx, &a),
+        Command::Container(ContainerCommand::Inspect(a)) => inspect::inspect_containers(&ctx, &a).map(ok),
+        Command::Container(ContainerCommand::Prune(a)) => containers::prune(&mut ctx, &a).map(ok),
         Command::Version(_) => Ok(ExitCode::SUCCESS),
     }
 }

@@ -57,6 +57,7 @@ pub fn rmi(ctx: &mut Ctx, a: &RmiArgs) -> Result<(), CliError> {
 
 fn remove_one(ctx: &mut Ctx, name: &str, force: bool, prune_parents: bool) -> Result<Removal, CliError> {
     let (id, matched) = ctx.store.resolve(name)?;
+    let by_reference = matched.is_some();
     let img = ctx.store.image(&id)?;
     let refs: Vec<Reference> = match matched {
         Some(r) => {
@@ -87,6 +88,19 @@ fn remove_one(ctx: &mut Ctx, name: &str, force: bool, prune_parents: bool) -> Re
             img.tags.iter().chain(&img.digests).cloned().collect()
         }
     };
+    // An image a container uses stays; without -f docker refuses even the untagging.
+    if let Some(user) = ctx.store.containers_using(&id)?.first() {
+        if !force {
+            let short = &user[..12];
+            return Err(msg(match by_reference {
+                true => format!(
+                    "conflict: unable to remove repository reference \"{name}\" (must force) - container {short} is using its referenced image {}",
+                    id.short()
+                ),
+                false => format!("conflict: unable to delete {} (must be forced) - image is being used by container {short}", id.short()),
+            }));
+        }
+    }
     let mut out = Removal::default();
     delete(ctx, id, &refs, prune_parents, "Untagged", "Deleted", &mut out)?;
     Ok(out)
@@ -178,6 +192,10 @@ pub fn prune(ctx: &mut Ctx, a: &PruneArgs) -> Result<(), CliError> {
             continue;
         }
         if filter.apply(img, true).is_none() {
+            continue;
+        }
+        // Images containers use are not unused: docker leaves them, tags and all.
+        if !ctx.store.containers_using(&img.id)?.is_empty() {
             continue;
         }
         let refs: Vec<Reference> = img.tags.iter().chain(&img.digests).cloned().collect();

@@ -1,0 +1,904 @@
+//! Container commands, daemonless: `create` records a container; `run`/`start` hand it
+//! to gantry's monitor process (exec'd in the foreground, or detached), which keeps
+//! its state and logs beside its files; every other command reads those and signals
+//! the container's process directly.
+
+use std::collections::BTreeMap;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Command, ExitCode, Stdio};
+use std::time::Duration;
+
+use gantry_image::ImageConfig;
+use gantry_runtime::container::{
+    monitor_alive, remove_files, wait_monitor, Bind, ContainerConfig, RestartPolicy, State, Status, STOP_REQUESTED,
+};
+use gantry_runtime::executor::HELPER_ARG;
+use gantry_store::{ContainerRecord, StoreError};
+use serde_json::{json, Value};
+
+use super::{confirm, print, Ctx};
+use crate::cli::{
+    ContainerPruneArgs, ContainersArgs, ExecArgs, KillArgs, LogsArgs, PsArgs, RmArgs, RunArgs, StartArgs, StopArgs,
+};
+use crate::error::{msg, print_error, CliError};
+use crate::format::units::human_duration;
+use crate::format::{render, Format};
+use crate::views;
+
+/// docker's exit status when the container could not be created or started.
+const FAILED: u8 = 125;
+
+fn usage(s: impl Into<String>) -> CliError {
+    CliError::Usage(s.into())
+}
+
+/// `64m`, `1g`, `1024` as docker's `RAMInBytes` reads them.
+fn ram_in_bytes(s: &str) -> Result<i64, CliError> {
+    let t = s.trim().to_ascii_lowercase();
+    let digits = t.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let unit = t[digits.len()..].trim_end_matches('b');
+    let n: f64 = digits.parse().map_err(|_| usage(format!("invalid size: '{s}'")))?;
+    let mult: f64 = match unit {
+        "" => 1.0,
+        "k" => 1024.0,
+        "m" => 1024.0 * 1024.0,
+        "g" => 1024.0 * 1024.0 * 1024.0,
+        "t" => 1024f64.powi(4),
+        "p" => 1024f64.powi(5),
+        _ => return Err(usage(format!("invalid size: '{s}'"))),
+    };
+    Ok((n * mult) as i64)
+}
+
+/// A docker-like random name (`adjective_surname`).
+fn random_name() -> String {
+    const LEFT: [&str; 12] =
+        ["brave", "calm", "eager", "festive", "gifted", "happy", "jolly", "keen", "loving", "nifty", "quirky", "zen"];
+    const RIGHT: [&str; 12] = [
+        "turing", "hopper", "lovelace", "ritchie", "thompson", "torvalds", "knuth", "dijkstra", "liskov", "hamilton",
+        "kay", "pike",
+    ];
+    let r = rand::random::<u64>();
+    format!("{}_{}", LEFT[(r % 12) as usize], RIGHT[((r >> 8) % 12) as usize])
+}
+
+fn valid_name(n: &str) -> bool {
+    let mut chars = n.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && n.len() >= 2
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+/// The environment: the image's, then `--env-file`s, then `-e` (`KEY` alone takes the
+/// caller's value, and is dropped when the caller has none).
+fn environment(image_env: &[String], a: &RunArgs) -> Result<Vec<String>, CliError> {
+    let mut env: Vec<String> = image_env.to_vec();
+    let mut set = |kv: String| {
+        let key = kv.split_once('=').map_or(kv.as_str(), |(k, _)| k).to_string();
+        match env.iter_mut().find(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) == key) {
+            Some(slot) => *slot = kv,
+            None => env.push(kv),
+        }
+    };
+    let mut given: Vec<String> = Vec::new();
+    for f in &a.env_file {
+        let text = std::fs::read_to_string(f).map_err(|e| usage(format!("open {}: {e}", f.display())))?;
+        given.extend(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(String::from));
+    }
+    given.extend(a.env.iter().cloned());
+    for kv in given {
+        if kv.starts_with('=') {
+            return Err(usage(format!("invalid environment variable: {kv}")));
+        }
+        if kv.contains('=') {
+            set(kv);
+        } else if let Ok(v) = std::env::var(&kv) {
+            set(format!("{kv}={v}"));
+        }
+    }
+    Ok(env)
+}
+
+fn binds(volumes: &[String]) -> Result<Vec<Bind>, CliError> {
+    let mut out = Vec::new();
+    for v in volumes {
+        let parts: Vec<&str> = v.split(':').collect();
+        let (src, dst, mode) = match parts[..] {
+            [src, dst] => (src, dst, ""),
+            [src, dst, mode] => (src, dst, mode),
+            _ => return Err(usage(format!("invalid volume specification: '{v}'"))),
+        };
+        if !src.starts_with('/') {
+            return Err(usage(format!("invalid volume specification: '{v}': named volumes are not supported yet")));
+        }
+        if !dst.starts_with('/') {
+            return Err(usage(format!("invalid volume specification: '{v}': invalid mount config for type \"bind\": invalid mount path: '{dst}' mount path must be absolute")));
+        }
+        let readonly = match mode {
+            "" | "rw" => false,
+            "ro" => true,
+            other => return Err(usage(format!("invalid mode: {other}"))),
+        };
+        let source = PathBuf::from(src);
+        if !source.exists() {
+            // docker creates a missing bind source directory.
+            std::fs::create_dir_all(&source).map_err(|e| usage(format!("{src}: {e}")))?;
+        }
+        out.push(Bind { source, destination: dst.to_string(), readonly, volume: None });
+    }
+    Ok(out)
+}
+
+/// Records a container as `create` does; returns its ID and name.
+fn create(ctx: &mut Ctx, a: &RunArgs) -> Result<ContainerRecord, CliError> {
+    let [image, command @ ..] = &a.image_and_command[..] else {
+        return Err(usage("\"create\" requires at least 1 argument."));
+    };
+    if a.tty {
+        return Err(usage("-t (a pseudo-TTY) is not supported yet"));
+    }
+    let (image_id, _) = ctx.store.resolve(image).map_err(|e| match e {
+        StoreError::NoSuchImage(_) => usage(format!("No such image: {image} (pulling is not implemented yet)")),
+        other => other.into(),
+    })?;
+    let cfg_bytes = ctx.store.read_blob(&image_id)?;
+    let icfg = ImageConfig::parse(&cfg_bytes).map_err(|e| msg(format!("image {}: {e}", image_id.short())))?;
+    let c = icfg.config.clone().unwrap_or_default();
+    let entrypoint: Vec<String> = match &a.entrypoint {
+        Some(e) if e.is_empty() => Vec::new(),
+        Some(e) => vec![e.clone()],
+        None => c.entrypoint.clone().unwrap_or_default(),
+    };
+    // A new entrypoint drops the image's CMD, as in docker.
+    let cmd: Vec<String> = if !command.is_empty() {
+        command.to_vec()
+    } else if a.entrypoint.is_some() {
+        Vec::new()
+    } else {
+        c.cmd.clone().unwrap_or_default()
+    };
+    let mut argv: Vec<String> = entrypoint.iter().chain(&cmd).cloned().collect();
+    if argv.is_empty() {
+        return Err(usage("No command specified"));
+    }
+    let path = argv.remove(0);
+    let network = match a.network.as_str() {
+        "default" | "bridge" | "host" => "host",
+        "none" => "none",
+        other => return Err(usage(format!("network {other} not found"))),
+    };
+    let restart = RestartPolicy::parse(&a.restart).map_err(usage)?;
+    if a.rm && restart.name != "no" {
+        return Err(usage("Conflicting options: --restart and --rm"));
+    }
+    let mut labels: BTreeMap<String, String> = c.labels.clone().unwrap_or_default().into_iter().collect();
+    for l in &a.label {
+        let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
+        labels.insert(k.to_string(), v.to_string());
+    }
+    let cfg = ContainerConfig {
+        path,
+        args: argv,
+        entrypoint,
+        cmd,
+        env: environment(&c.env.clone().unwrap_or_default(), a)?,
+        working_dir: a.workdir.clone().or(c.working_dir.clone()).unwrap_or_default(),
+        user: a.user.clone().or(c.user.clone()).unwrap_or_default(),
+        hostname: a.hostname.clone().unwrap_or_default(),
+        network: network.into(),
+        tty: a.tty,
+        open_stdin: a.interactive,
+        binds: binds(&a.volume)?,
+        readonly_rootfs: a.read_only,
+        privileged: a.privileged,
+        cap_add: a.cap_add.clone(),
+        cap_drop: a.cap_drop.clone(),
+        memory: a.memory.as_deref().map(ram_in_bytes).transpose()?,
+        cpus: a.cpus,
+        pids_limit: a.pids_limit.filter(|&p| p > 0),
+        restart,
+        auto_remove: a.rm,
+        stop_signal: a.stop_signal.clone().or(c.stop_signal.clone()),
+        stop_timeout: a.stop_timeout,
+        labels,
+        runtime: ctx.runtime.clone(),
+        init: false,
+    };
+    // Capabilities are checked now, not when it starts.
+    let caps = gantry_runtime::ContainerSpec {
+        cap_add: cfg.cap_add.clone(),
+        cap_drop: cfg.cap_drop.clone(),
+        privileged: cfg.privileged,
+        ..Default::default()
+    };
+    caps.capabilities().map_err(|e| usage(e.to_string()))?;
+    let name = match &a.name {
+        Some(n) if !valid_name(n.trim_start_matches('/')) => {
+            return Err(usage(format!("Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")))
+        }
+        Some(n) => n.trim_start_matches('/').to_string(),
+        None => loop {
+            let n = random_name();
+            if ctx.store.container(&n).is_err() {
+                break n;
+            }
+        },
+    };
+    let id: String = (0..4).map(|_| format!("{:016x}", rand::random::<u64>())).collect();
+    let rec = ContainerRecord {
+        id: id.clone(),
+        name,
+        image_id,
+        image_name: image.clone(),
+        config: serde_json::to_string(&cfg).map_err(|e| msg(e.to_string()))?,
+        created_unix_nanos: views::now_nanos(),
+    };
+    let dir = ctx.store.container_dir(&id);
+    std::fs::create_dir_all(&dir).map_err(|e| msg(format!("{}: {e}", dir.display())))?;
+    State::default().save(&dir).map_err(|e| msg(e.to_string()))?;
+    if let Err(e) = ctx.store.create_container(&rec) {
+        let _ = std::fs::remove_dir_all(&dir);
+        return Err(match e {
+            StoreError::Conflict(m) => usage(m),
+            other => other.into(),
+        });
+    }
+    Ok(rec)
+}
+
+fn config(rec: &ContainerRecord) -> Result<ContainerConfig, CliError> {
+    serde_json::from_str(&rec.config).map_err(|e| msg(format!("container {}: {e}", rec.id)))
+}
+
+/// The monitor command for a container.
+fn monitor(ctx: &Ctx, id: &str, attach: bool) -> Result<Command, CliError> {
+    let exe = std::env::current_exe().map_err(|e| msg(format!("own executable: {e}")))?;
+    let mut c = Command::new(exe);
+    c.arg(HELPER_ARG).arg("monitor").arg("--store").arg(ctx.store.root());
+    if attach {
+        c.arg("--attach");
+    }
+    c.arg(id);
+    Ok(c)
+}
+
+/// Starts a container's monitor in the background and waits until the container
+/// runs (or failed to start: then its error, with docker's exit status).
+fn start_detached(ctx: &Ctx, rec: &ContainerRecord) -> Result<(), (CliError, u8)> {
+    let fail = |e: CliError| (e, FAILED);
+    let mut c = monitor(ctx, &rec.id, false).map_err(fail)?;
+    c.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    // SAFETY: setsid in the child before exec: the monitor outlives this command and
+    // must not get the terminal's signals.
+    unsafe {
+        c.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let mut child = c.spawn().map_err(|e| fail(msg(format!("starting the monitor: {e}"))))?;
+    let dir = ctx.store.container_dir(&rec.id);
+    loop {
+        let state = State::load(&dir).map_err(|e| fail(msg(e.to_string())))?;
+        if matches!(state.status, Status::Running | Status::Restarting) {
+            return Ok(());
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let state = State::load(&dir).map_err(|e| fail(msg(e.to_string())))?;
+            if state.error.is_empty() {
+                return Ok(()); // it ran and already ended
+            }
+            let code = status.code().and_then(|c| u8::try_from(c).ok()).unwrap_or(FAILED);
+            return Err((msg(state.error), if code == 0 { FAILED } else { code }));
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Replaces this process with the container's monitor, attached to our stdio: its
+/// exit status (the container's) becomes ours, and signals reach it directly.
+fn exec_attached(ctx: &Ctx, id: &str) -> CliError {
+    match monitor(ctx, id, true) {
+        Ok(mut c) => msg(format!("starting the monitor: {}", c.exec())),
+        Err(e) => e,
+    }
+}
+
+pub fn run(ctx: &mut Ctx, a: &RunArgs) -> Result<ExitCode, CliError> {
+    let rec = match create(ctx, a) {
+        Ok(r) => r,
+        Err(e) => return fail_with(e, FAILED),
+    };
+    if a.detach {
+        return match start_detached(ctx, &rec) {
+            Ok(()) => {
+                print(&format!("{}\n", rec.id));
+                Ok(ExitCode::SUCCESS)
+            }
+            Err((e, code)) => fail_with(e, code),
+        };
+    }
+    Err(exec_attached(ctx, &rec.id))
+}
+
+fn fail_with(e: CliError, code: u8) -> Result<ExitCode, CliError> {
+    print_error(&e);
+    Ok(ExitCode::from(code))
+}
+
+pub fn create_cmd(ctx: &mut Ctx, a: &RunArgs) -> Result<ExitCode, CliError> {
+    match create(ctx, a) {
+        Ok(rec) => {
+            print(&format!("{}\n", rec.id));
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => fail_with(e, FAILED),
+    }
+}
+
+/// Runs `f` for each named container, printing docker's per-container errors; exits 1
+/// if any failed.
+fn each(
+    ctx: &mut Ctx,
+    names: &[String],
+    mut f: impl FnMut(&mut Ctx, &ContainerRecord) -> Result<(), CliError>,
+) -> Result<(), CliError> {
+    let mut failed = false;
+    for n in names {
+        let result = ctx.store.container(n).map_err(CliError::from).and_then(|rec| f(ctx, &rec));
+        if let Err(e) = result {
+            print_error(&e);
+            failed = true;
+        }
+    }
+    if failed {
+        Err(CliError::AlreadyReported)
+    } else {
+        Ok(())
+    }
+}
+
+fn running(ctx: &Ctx, rec: &ContainerRecord) -> Result<State, CliError> {
+    State::live(&ctx.store.container_dir(&rec.id)).map_err(|e| msg(e.to_string()))
+}
+
+pub fn start(ctx: &mut Ctx, a: &StartArgs) -> Result<ExitCode, CliError> {
+    if a.attach || a.interactive {
+        let [name] = &a.containers[..] else {
+            return Err(usage("you cannot start and attach multiple containers at once"));
+        };
+        let rec = ctx.store.container(name)?;
+        return Err(exec_attached(ctx, &rec.id));
+    }
+    let names = a.containers.clone();
+    each(ctx, &names, |ctx, rec| {
+        if !matches!(running(ctx, rec)?.status, Status::Running | Status::Restarting) {
+            start_detached(ctx, rec).map_err(|(e, _)| e)?;
+        }
+        Ok(())
+    })
+    .map(|()| {
+        for n in &a.containers {
+            print(&format!("{n}\n"));
+        }
+        ExitCode::SUCCESS
+    })
+}
+
+/// docker's signal names and numbers (`KILL`, `SIGTERM`, `9`).
+fn signal_number(s: &str) -> Result<i32, CliError> {
+    if let Ok(n) = s.parse::<i32>() {
+        if (1..=64).contains(&n) {
+            return Ok(n);
+        }
+    }
+    let name = s.to_ascii_uppercase();
+    let name = name.strip_prefix("SIG").unwrap_or(&name);
+    let n = match name {
+        "HUP" => libc::SIGHUP,
+        "INT" => libc::SIGINT,
+        "QUIT" => libc::SIGQUIT,
+        "ILL" => libc::SIGILL,
+        "TRAP" => libc::SIGTRAP,
+        "ABRT" | "IOT" => libc::SIGABRT,
+        "BUS" => libc::SIGBUS,
+        "FPE" => libc::SIGFPE,
+        "KILL" => libc::SIGKILL,
+        "USR1" => libc::SIGUSR1,
+        "SEGV" => libc::SIGSEGV,
+        "USR2" => libc::SIGUSR2,
+        "PIPE" => libc::SIGPIPE,
+        "ALRM" => libc::SIGALRM,
+        "TERM" => libc::SIGTERM,
+        "CHLD" => libc::SIGCHLD,
+        "CONT" => libc::SIGCONT,
+        "STOP" => libc::SIGSTOP,
+        "TSTP" => libc::SIGTSTP,
+        "TTIN" => libc::SIGTTIN,
+        "TTOU" => libc::SIGTTOU,
+        "URG" => libc::SIGURG,
+        "XCPU" => libc::SIGXCPU,
+        "XFSZ" => libc::SIGXFSZ,
+        "VTALRM" => libc::SIGVTALRM,
+        "PROF" => libc::SIGPROF,
+        "WINCH" => libc::SIGWINCH,
+        "IO" | "POLL" => libc::SIGIO,
+        "PWR" => libc::SIGPWR,
+        "SYS" => libc::SIGSYS,
+        _ => return Err(msg(format!("Invalid signal: {s}"))),
+    };
+    Ok(n)
+}
+
+fn signal(pid: i32, sig: i32) {
+    if pid > 0 {
+        // SAFETY: sending a signal to the container's process.
+        unsafe { libc::kill(pid, sig) };
+    }
+}
+
+/// Stops a running container: its stop signal, then SIGKILL after `timeout`.
+fn stop_one(ctx: &Ctx, rec: &ContainerRecord, timeout: Option<u64>) -> Result<(), CliError> {
+    let dir = ctx.store.container_dir(&rec.id);
+    let state = running(ctx, rec)?;
+    if !matches!(state.status, Status::Running | Status::Restarting) {
+        return Ok(());
+    }
+    let cfg = config(rec)?;
+    let _ = std::fs::write(dir.join(STOP_REQUESTED), b"");
+    let sig = signal_number(cfg.stop_signal.as_deref().unwrap_or("TERM"))?;
+    signal(state.pid, sig);
+    let secs = timeout.or(cfg.stop_timeout).unwrap_or(10);
+    if !wait_monitor(&dir, Some(Duration::from_secs(secs))) {
+        let state = State::load(&dir).map_err(|e| msg(e.to_string()))?;
+        signal(state.pid, libc::SIGKILL);
+        wait_monitor(&dir, None);
+    }
+    Ok(())
+}
+
+pub fn stop(ctx: &mut Ctx, a: &StopArgs) -> Result<(), CliError> {
+    let names = a.containers.clone();
+    let mut done = Vec::new();
+    let r = each(ctx, &names, |ctx, rec| {
+        stop_one(ctx, rec, a.time)?;
+        done.push(rec.id.clone());
+        Ok(())
+    });
+    for n in names.iter().filter(|n| ctx.store.container(n).is_ok_and(|r| done.contains(&r.id))) {
+        print(&format!("{n}\n"));
+    }
+    r
+}
+
+pub fn restart(ctx: &mut Ctx, a: &StopArgs) -> Result<(), CliError> {
+    let names = a.containers.clone();
+    each(ctx, &names, |ctx, rec| {
+        stop_one(ctx, rec, a.time)?;
+        start_detached(ctx, rec).map_err(|(e, _)| e)?;
+        Ok(())
+    })?;
+    for n in &names {
+        print(&format!("{n}\n"));
+    }
+    Ok(())
+}
+
+pub fn kill(ctx: &mut Ctx, a: &KillArgs) -> Result<(), CliError> {
+    let sig = signal_number(&a.signal)?;
+    let names = a.containers.clone();
+    each(ctx, &names, |ctx, rec| {
+        let state = running(ctx, rec)?;
+        if !matches!(state.status, Status::Running | Status::Restarting) {
+            return Err(msg(format!("Cannot kill container: {}: Container {} is not running", rec.name, rec.id)));
+        }
+        if sig == libc::SIGKILL || sig == libc::SIGTERM {
+            let _ = std::fs::write(ctx.store.container_dir(&rec.id).join(STOP_REQUESTED), b"");
+        }
+        signal(state.pid, sig);
+        print(&format!("{}\n", rec.name));
+        Ok(())
+    })
+}
+
+fn remove_one(ctx: &mut Ctx, rec: &ContainerRecord, force: bool) -> Result<(), CliError> {
+    let dir = ctx.store.container_dir(&rec.id);
+    let state = running(ctx, rec)?;
+    if matches!(state.status, Status::Running | Status::Restarting) {
+        if !force {
+            return Err(msg(format!(
+                "You cannot remove a running container {}. Stop the container before attempting removal or force remove",
+                rec.id
+            )));
+        }
+        let _ = std::fs::write(dir.join(STOP_REQUESTED), b"");
+        signal(state.pid, libc::SIGKILL);
+        wait_monitor(&dir, None);
+    }
+    ctx.store.remove_container(&rec.id)?;
+    remove_files(&dir);
+    Ok(())
+}
+
+pub fn rm(ctx: &mut Ctx, a: &RmArgs) -> Result<(), CliError> {
+    let names = a.containers.clone();
+    each(ctx, &names, |ctx, rec| {
+        remove_one(ctx, rec, a.force)?;
+        Ok(())
+    })
+    .inspect(|()| {
+        for n in &names {
+            print(&format!("{n}\n"));
+        }
+    })
+}
+
+pub fn prune(ctx: &mut Ctx, a: &ContainerPruneArgs) -> Result<(), CliError> {
+    if !a.force && !confirm("WARNING! This will remove all stopped containers.\nAre you sure you want to continue?") {
+        return Ok(());
+    }
+    let mut out = String::from("Deleted Containers:\n");
+    for rec in ctx.store.containers()? {
+        if running(ctx, &rec)?.status == Status::Exited || running(ctx, &rec)?.status == Status::Created {
+            remove_one(ctx, &rec, false)?;
+            out.push_str(&rec.id);
+            out.push('\n');
+        }
+    }
+    out.push_str("\nTotal reclaimed space: 0B\n");
+    print(&out);
+    Ok(())
+}
+
+pub fn wait(ctx: &mut Ctx, a: &ContainersArgs) -> Result<(), CliError> {
+    let names = a.containers.clone();
+    each(ctx, &names, |ctx, rec| {
+        let dir = ctx.store.container_dir(&rec.id);
+        wait_monitor(&dir, None);
+        let state = State::live(&dir).map_err(|e| msg(e.to_string()))?;
+        print(&format!("{}\n", state.exit_code));
+        Ok(())
+    })
+}
+
+/// `exec`: a process joins the running container, through the container's executor
+/// (gantry's helper, or `runc exec`). In the foreground this command becomes that
+/// process's parent by exec, so its exit status and signals are the command's.
+pub fn exec(ctx: &mut Ctx, a: &ExecArgs) -> Result<ExitCode, CliError> {
+    let [name, argv @ ..] = &a.container_and_command[..] else {
+        return Err(usage("\"exec\" requires at least 2 arguments."));
+    };
+    if a.tty {
+        return fail_with(usage("-t (a pseudo-TTY) is not supported yet"), FAILED);
+    }
+    let rec = ctx.store.container(name)?;
+    if !matches!(running(ctx, &rec)?.status, Status::Running) {
+        return Err(msg(format!("Container {} is not running", rec.id)));
+    }
+    let cfg = config(&rec)?;
+    let dir = ctx.store.container_dir(&rec.id);
+    let spec = match gantry_runtime::monitor::exec_spec(
+        &cfg,
+        &dir,
+        &rec.id,
+        argv,
+        &a.env,
+        a.user.as_deref(),
+        a.workdir.as_deref(),
+    ) {
+        Ok(s) => s,
+        Err((message, code)) => return fail_with(msg(message), u8::try_from(code).unwrap_or(FAILED)),
+    };
+    let process = dir.join(format!("exec-{:016x}.json", rand::random::<u64>()));
+    spec.write_process(&process).map_err(|e| msg(e.to_string()))?;
+    let state = gantry_runtime::Executor::state_dir(ctx.store.root());
+    let mut c = match &cfg.runtime {
+        Some(runtime) => {
+            let mut c = Command::new(runtime);
+            c.arg("--root").arg(&state).arg("exec").arg("--process").arg(&process).arg(&rec.id);
+            c
+        }
+        None => {
+            let exe = std::env::current_exe().map_err(|e| msg(format!("own executable: {e}")))?;
+            let mut c = Command::new(exe);
+            c.arg(HELPER_ARG).arg("exec").arg("--root").arg(&state).arg("--process").arg(&process).arg(&rec.id);
+            c
+        }
+    };
+    if !a.interactive {
+        c.stdin(Stdio::null());
+    }
+    if a.detach {
+        c.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        // SAFETY: setsid in the child before exec, as for a detached monitor.
+        unsafe {
+            c.pre_exec(|| {
+                libc::setsid();
+                Ok(())
+            });
+        }
+        c.spawn().map_err(|e| msg(format!("exec: {e}")))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    Err(msg(format!("exec: {}", c.exec())))
+}
+
+// ---------------------------------------------------------------------------------
+// ps
+// ---------------------------------------------------------------------------------
+
+const PS_TABLE: &str = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}";
+
+fn parse_time(s: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&chrono::Utc))
+}
+
+fn since(s: &str) -> String {
+    let d = parse_time(s).map(|t| (chrono::Utc::now() - t).to_std().unwrap_or_default()).unwrap_or_default();
+    human_duration(d)
+}
+
+/// docker's STATUS column.
+fn status_text(state: &State) -> String {
+    match state.status {
+        Status::Created => "Created".into(),
+        Status::Running => format!("Up {}", since(&state.started_at)),
+        Status::Restarting => format!("Restarting ({}) {} ago", state.exit_code, since(&state.finished_at)),
+        Status::Exited => format!("Exited ({}) {} ago", state.exit_code, since(&state.finished_at)),
+    }
+}
+
+fn created_rfc3339(nanos: i64) -> String {
+    chrono::DateTime::from_timestamp_nanos(nanos).format("%Y-%m-%dT%H:%M:%S%.9fZ").to_string()
+}
+
+pub fn ps(ctx: &Ctx, a: &PsArgs) -> Result<(), CliError> {
+    let mut recs = ctx.store.containers()?;
+    if a.latest {
+        recs.truncate(1);
+    } else if a.last >= 0 {
+        recs.truncate(a.last as usize);
+    }
+    let show_all = a.all || a.latest || a.last >= 0;
+    let now = views::now_secs();
+    let mut rows = Vec::new();
+    for rec in &recs {
+        let state = running(ctx, rec)?;
+        if !show_all && !matches!(state.status, Status::Running | Status::Restarting) {
+            continue;
+        }
+        let cfg = config(rec)?;
+        let command: String =
+            std::iter::once(cfg.path.clone()).chain(cfg.args.iter().cloned()).collect::<Vec<_>>().join(" ");
+        let command = if a.no_trunc { command } else { views::ellipsis(&command, 20) };
+        let labels: Vec<String> = cfg.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        rows.push(json!({
+            "ID": if a.no_trunc { rec.id.clone() } else { rec.id[..12].to_string() },
+            "Image": rec.image_name,
+            "Command": format!("{command:?}"),
+            "CreatedAt": created_rfc3339(rec.created_unix_nanos),
+            "RunningFor": crate::format::units::time_ago(rec.created_unix_nanos / 1_000_000_000, now),
+            "Ports": "",
+            "Status": status_text(&state),
+            "State": state.status.as_str(),
+            "Size": "0B",
+            "Names": rec.name,
+            "Labels": labels.join(","),
+            "Mounts": cfg.binds.iter().map(|b| b.source.display().to_string()).collect::<Vec<_>>().join(","),
+            "Networks": cfg.network,
+        }));
+    }
+    let headers = json!({
+        "ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
+        "RunningFor": "CREATED", "Ports": "PORTS", "Status": "STATUS", "State": "STATE", "Size": "SIZE",
+        "Names": "NAMES", "Labels": "LABELS", "Mounts": "MOUNTS", "Networks": "NETWORKS",
+    });
+    let format = match (&a.format, a.quiet) {
+        (Some(f), _) => Format::parse(f, PS_TABLE),
+        (None, true) => Format::Raw("{{.ID}}".into()),
+        (None, false) => Format::parse(PS_TABLE, PS_TABLE),
+    };
+    print(&render(&format, &rows, &headers)?);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------
+// logs
+// ---------------------------------------------------------------------------------
+
+/// `--since`: an RFC 3339 time, Unix seconds, or a duration before now (`42m`, `10s`, `1h`).
+fn since_cutoff(s: &str) -> Result<chrono::DateTime<chrono::Utc>, CliError> {
+    if let Some(t) = parse_time(s) {
+        return Ok(t);
+    }
+    if let Ok(secs) = s.parse::<f64>() {
+        return chrono::DateTime::from_timestamp(secs as i64, 0)
+            .ok_or_else(|| usage(format!("invalid value for \"since\": {s}")));
+    }
+    let (num, unit) = s.split_at(s.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len()));
+    let n: f64 = num.parse().map_err(|_| usage(format!("invalid value for \"since\": {s}")))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        "ms" => n / 1000.0,
+        _ => return Err(usage(format!("invalid value for \"since\": {s}"))),
+    };
+    Ok(chrono::Utc::now() - chrono::Duration::milliseconds((secs * 1000.0) as i64))
+}
+
+fn write_entry(v: &Value, timestamps: bool) {
+    use std::io::Write;
+    let text = v["log"].as_str().unwrap_or("");
+    let line = if timestamps { format!("{} {text}", v["time"].as_str().unwrap_or("")) } else { text.to_string() };
+    if v["stream"] == "stderr" {
+        let _ = std::io::stderr().write_all(line.as_bytes());
+    } else {
+        print(&line);
+    }
+}
+
+pub fn logs(ctx: &Ctx, a: &LogsArgs) -> Result<(), CliError> {
+    use std::io::{BufRead, Seek};
+    let rec = ctx.store.container(&a.container)?;
+    let dir = ctx.store.container_dir(&rec.id);
+    let path = dir.join(format!("{}-json.log", rec.id));
+    let tail: Option<usize> = match a.tail.as_str() {
+        "all" | "" => None,
+        n => Some(n.parse::<i64>().map(|n| n.max(0) as usize).map_err(|_| usage(format!("invalid tail value: {n}")))?),
+    };
+    let cutoff = a.since.as_deref().map(since_cutoff).transpose()?;
+    let keep = |v: &Value| cutoff.is_none_or(|c| v["time"].as_str().and_then(parse_time).is_some_and(|t| t >= c));
+    let mut file = match std::fs::File::open(&path) {
+        Ok(f) => Some(f),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(msg(format!("{}: {e}", path.display()))),
+    };
+    let mut offset = 0u64;
+    if let Some(f) = &mut file {
+        let mut entries: Vec<Value> = Vec::new();
+        let mut reader = std::io::BufReader::new(&mut *f);
+        let mut line = String::new();
+        while reader.read_line(&mut line).map_err(|e| msg(e.to_string()))? > 0 {
+            if line.ends_with('\n') {
+                if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                    if keep(&v) {
+                        entries.push(v);
+                    }
+                }
+                offset += line.len() as u64;
+            }
+            line.clear();
+        }
+        let skip = tail.map_or(0, |t| entries.len().saturating_sub(t));
+        for v in &entries[skip..] {
+            write_entry(v, a.timestamps);
+        }
+    }
+    if !a.follow {
+        return Ok(());
+    }
+    loop {
+        let alive = monitor_alive(&dir);
+        if file.is_none() {
+            file = std::fs::File::open(&path).ok();
+        }
+        if let Some(f) = &mut file {
+            f.seek(std::io::SeekFrom::Start(offset)).map_err(|e| msg(e.to_string()))?;
+            let mut reader = std::io::BufReader::new(&mut *f);
+            let mut line = String::new();
+            while reader.read_line(&mut line).map_err(|e| msg(e.to_string()))? > 0 {
+                if !line.ends_with('\n') {
+                    break;
+                }
+                offset += line.len() as u64;
+                if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                    write_entry(&v, a.timestamps);
+                }
+                line.clear();
+            }
+        }
+        if !alive {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// inspect
+// ---------------------------------------------------------------------------------
+
+/// docker's container JSON (the fields gantry knows).
+pub fn inspect_container(ctx: &Ctx, rec: &ContainerRecord) -> Result<Value, CliError> {
+    let dir = ctx.store.container_dir(&rec.id);
+    let state = running(ctx, rec)?;
+    let cfg = config(rec)?;
+    let zero = "0001-01-01T00:00:00Z";
+    let or_zero = |s: &str| if s.is_empty() { zero.to_string() } else { s.to_string() };
+    let live = matches!(state.status, Status::Running | Status::Restarting);
+    let mounts: Vec<Value> = cfg
+        .binds
+        .iter()
+        .map(|b| {
+            json!({"Type": "bind", "Source": b.source, "Destination": b.destination, "Mode": "",
+                   "RW": !b.readonly, "Propagation": "rprivate"})
+        })
+        .collect();
+    Ok(json!({
+        "Id": rec.id,
+        "Created": created_rfc3339(rec.created_unix_nanos),
+        "Path": cfg.path,
+        "Args": cfg.args,
+        "State": {
+            "Status": state.status.as_str(),
+            "Running": live,
+            "Paused": false,
+            "Restarting": state.status == Status::Restarting,
+            "OOMKilled": state.oom_killed,
+            "Dead": false,
+            "Pid": if live { state.pid } else { 0 },
+            "ExitCode": state.exit_code,
+            "Error": state.error,
+            "StartedAt": or_zero(&state.started_at),
+            "FinishedAt": or_zero(&state.finished_at),
+        },
+        "Image": rec.image_id.to_string(),
+        "ResolvConfPath": dir.join("resolv.conf"),
+        "HostnamePath": dir.join("hostname"),
+        "HostsPath": dir.join("hosts"),
+        "LogPath": dir.join(format!("{}-json.log", rec.id)),
+        "Name": format!("/{}", rec.name),
+        "RestartCount": state.restart_count,
+        "Driver": "overlay2",
+        "Platform": "linux",
+        "HostConfig": {
+            "Binds": cfg.binds.iter().map(|b| format!("{}:{}{}", b.source.display(), b.destination, if b.readonly { ":ro" } else { "" })).collect::<Vec<_>>(),
+            "NetworkMode": if cfg.network == "none" { "none" } else { "host" },
+            "RestartPolicy": {"Name": cfg.restart.name, "MaximumRetryCount": cfg.restart.max_retries},
+            "AutoRemove": cfg.auto_remove,
+            "CapAdd": cfg.cap_add,
+            "CapDrop": cfg.cap_drop,
+            "Privileged": cfg.privileged,
+            "ReadonlyRootfs": cfg.readonly_rootfs,
+            "Memory": cfg.memory.unwrap_or(0),
+            "NanoCpus": cfg.cpus.map(|c| (c * 1e9) as i64).unwrap_or(0),
+            "PidsLimit": cfg.pids_limit,
+            "Runtime": cfg.runtime.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "gantry".into()),
+        },
+        "Mounts": mounts,
+        "Config": {
+            "Hostname": if cfg.hostname.is_empty() { rec.id[..12].to_string() } else { cfg.hostname.clone() },
+            "User": cfg.user,
+            "Tty": cfg.tty,
+            "OpenStdin": cfg.open_stdin,
+            "Env": cfg.env,
+            "Cmd": cfg.cmd,
+            "Image": rec.image_name,
+            "WorkingDir": cfg.working_dir,
+            "Entrypoint": if cfg.entrypoint.is_empty() { Value::Null } else { json!(cfg.entrypoint) },
+            "Labels": cfg.labels,
+            "StopSignal": cfg.stop_signal,
+        },
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_signals() {
+        assert_eq!(ram_in_bytes("64m").unwrap(), 64 << 20);
+        assert_eq!(ram_in_bytes("1g").unwrap(), 1 << 30);
+        assert_eq!(ram_in_bytes("512").unwrap(), 512);
+        assert_eq!(ram_in_bytes("2kb").unwrap(), 2048);
+        assert!(ram_in_bytes("lots").is_err());
+        assert_eq!(signal_number("KILL").unwrap(), 9);
+        assert_eq!(signal_number("sigterm").unwrap(), 15);
+        assert_eq!(signal_number("10").unwrap(), 10);
+        assert!(signal_number("NOPE").is_err());
+        assert!(valid_name("web-1") && !valid_name("-x") && !valid_name("a b"));
+    }
+}

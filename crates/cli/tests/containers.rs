@@ -1,0 +1,388 @@
+//! Containers end to end, as root, on a busybox-static base: `run` in the foreground
+//! and detached, exit codes (the container's, and docker's 125/126/127), stdio and
+//! logs, `ps`, `stop` (stop signal, then SIGKILL after the timeout), `kill`, `wait`,
+//! `rm`, `inspect`, restart policies, environment and identity flags, bind mounts,
+//! limits, signal forwarding, images in use, and nothing left behind.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use gantry_testkit::build::BuildEnv;
+use gantry_testkit::{assert_one_error_line, Gantry};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_gantry");
+
+fn env() -> BuildEnv {
+    BuildEnv::new(BIN)
+}
+
+fn inspect(g: &Gantry, name: &str) -> Value {
+    let v: Value = serde_json::from_str(&g.ok(&["container", "inspect", name])).expect("JSON");
+    v[0].clone()
+}
+
+/// Mounts under the store root (there must be none once nothing runs).
+fn mounts_under(root: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let root = root.to_string_lossy().to_string();
+    text.lines().filter_map(|l| l.split(' ').nth(4)).filter(|m| m.starts_with(&root)).map(String::from).collect()
+}
+
+#[test]
+fn run_in_the_foreground_gives_output_and_exit_status() {
+    let s = env();
+    let r = s.g.run(&["run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3"]);
+    assert_eq!(r.code, Some(3), "{r:?}");
+    assert_eq!(r.stdout, "out\n");
+    assert_eq!(r.stderr, "err\n");
+    assert!(s.g.ok(&["ps", "-aq"]).is_empty(), "--rm removes the container");
+    // docker's codes for gantry's own failures.
+    let r = s.g.run(&["run", "--rm", "busybox", "nosuchcommand"]);
+    assert_eq!(r.code, Some(127));
+    assert_one_error_line(&r.stderr, "exec: \"nosuchcommand\": executable file not found in $PATH");
+    let r = s.g.run(&["run", "--rm", "busybox", "/etc/passwd"]);
+    assert_eq!(r.code, Some(126));
+    assert_one_error_line(&r.stderr, "permission denied");
+    let r = s.g.run(&["run", "--rm", "nosuchimage"]);
+    assert_eq!(r.code, Some(125));
+    assert_one_error_line(&r.stderr, "No such image: nosuchimage");
+    let r = s.g.run(&["run", "--rm", "--restart", "bogus", "busybox", "true"]);
+    assert_eq!(r.code, Some(125));
+    assert!(s.g.ok(&["ps", "-aq"]).is_empty(), "failed runs leave no container");
+}
+
+#[test]
+fn configuration_flags_reach_the_process() {
+    let s = env();
+    let envfile = s.path("env.list");
+    std::fs::write(&envfile, "# comment\nFROM_FILE=yes\n").unwrap();
+    let out = s.g.ok(&[
+        "run",
+        "--rm",
+        "-e",
+        "A=1",
+        "--env-file",
+        envfile.to_str().unwrap(),
+        "-w",
+        "/tmp",
+        "-u",
+        "1000:1000",
+        "--hostname",
+        "box",
+        "busybox",
+        "sh",
+        "-c",
+        "echo $A $FROM_FILE; pwd; id -u; id -g; hostname; echo $HOME",
+    ]);
+    assert_eq!(out, "1 yes\n/tmp\n1000\n1000\nbox\n/tmp\n");
+    let out = s.g.ok(&["run", "--rm", "--entrypoint", "echo", "busybox", "from", "entrypoint"]);
+    assert_eq!(out, "from entrypoint\n");
+    let nets = s.g.ok(&["run", "--rm", "--network", "none", "busybox", "ls", "/sys/class/net"]);
+    assert_eq!(nets, "lo\n");
+    let r = s.g.run(&["run", "--rm", "--read-only", "busybox", "touch", "/x"]);
+    assert_ne!(r.code, Some(0), "a read-only root cannot be written");
+    let r = s.g.run(&["run", "--rm", "--cap-drop", "CHOWN", "busybox", "chown", "1:1", "/tmp"]);
+    assert_ne!(r.code, Some(0), "without CAP_CHOWN chown fails");
+    s.g.ok(&["run", "--rm", "busybox", "chown", "1:1", "/tmp"]);
+}
+
+#[test]
+fn bind_mounts_persist_across_containers() {
+    let s = env();
+    let host = s.path("shared");
+    std::fs::create_dir_all(&host).unwrap();
+    let v = format!("{}:/data", host.display());
+    s.g.ok(&["run", "--rm", "-v", &v, "busybox", "sh", "-c", "echo kept > /data/f"]);
+    assert_eq!(std::fs::read_to_string(host.join("f")).unwrap(), "kept\n");
+    assert_eq!(s.g.ok(&["run", "--rm", "-v", &v, "busybox", "cat", "/data/f"]), "kept\n");
+    let ro = format!("{}:/data:ro", host.display());
+    assert_ne!(s.g.run(&["run", "--rm", "-v", &ro, "busybox", "touch", "/data/g"]).code, Some(0));
+}
+
+#[test]
+fn detached_containers_ps_logs_stop_rm() {
+    let s = env();
+    let id = s.g.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'echo bye; exit 0' TERM; echo up; while true; do sleep 0.1; done",
+    ]);
+    let id = id.trim().to_string();
+    assert_eq!(id.len(), 64);
+    let ps = s.g.ok(&["ps"]);
+    assert!(ps.starts_with("CONTAINER ID   IMAGE     COMMAND"), "{ps}");
+    assert!(ps.contains(&id[..12]) && ps.contains(" Up ") && ps.contains("web"), "{ps}");
+    assert_eq!(s.g.ok(&["ps", "-q", "--no-trunc"]).trim(), id);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !s.g.ok(&["logs", "web"]).contains("up") {
+        assert!(Instant::now() < deadline, "no log line");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let state = inspect(&s.g, "web");
+    assert_eq!(state["State"]["Status"], "running");
+    assert!(state["State"]["Pid"].as_i64().unwrap() > 0);
+    assert_eq!(state["Name"], "/web");
+    // A running container is not removed without -f.
+    let r = s.g.run(&["rm", "web"]);
+    assert_one_error_line(&r.stderr, "You cannot remove a running container");
+    let began = Instant::now();
+    assert_eq!(s.g.ok(&["stop", "web"]), "web\n");
+    assert!(began.elapsed() < Duration::from_secs(5), "the trap ends it at once");
+    assert_eq!(s.g.ok(&["logs", "web"]), "up\nbye\n");
+    let state = inspect(&s.g, "web");
+    assert_eq!(state["State"]["Status"], "exited");
+    assert_eq!(state["State"]["ExitCode"], 0);
+    assert!(s.g.ok(&["ps", "-a"]).contains("Exited (0)"));
+    assert_eq!(s.g.ok(&["wait", "web"]), "0\n");
+    assert_eq!(s.g.ok(&["rm", "web"]), "web\n");
+    assert!(s.g.ok(&["ps", "-aq"]).is_empty());
+    assert!(mounts_under(s.g.root()).is_empty());
+}
+
+#[test]
+fn stop_kills_after_the_timeout_and_kill_sends_signals() {
+    let s = env();
+    // PID 1 ignores SIGTERM unless it handles it: stop must fall back to SIGKILL.
+    s.g.ok(&["run", "-d", "--name", "stubborn", "busybox", "sleep", "100"]);
+    let began = Instant::now();
+    s.g.ok(&["stop", "-t", "1", "stubborn"]);
+    let took = began.elapsed();
+    assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(8), "{took:?}");
+    assert_eq!(inspect(&s.g, "stubborn")["State"]["ExitCode"], 137);
+    s.g.ok(&["run", "-d", "--name", "kk", "busybox", "sh", "-c", "trap 'exit 7' USR1; while true; do sleep 0.1; done"]);
+    assert_eq!(s.g.ok(&["kill", "-s", "USR1", "kk"]), "kk\n");
+    assert_eq!(s.g.ok(&["wait", "kk"]), "7\n");
+    let r = s.g.run(&["kill", "kk"]);
+    assert_one_error_line(&r.stderr, "is not running");
+    s.g.ok(&["run", "-d", "--name", "forced", "busybox", "sleep", "100"]);
+    s.g.ok(&["rm", "-f", "forced"]);
+    s.g.ok(&["rm", "stubborn", "kk"]);
+    assert!(mounts_under(s.g.root()).is_empty());
+}
+
+#[test]
+fn logs_follow_and_tail() {
+    let s = env();
+    s.g.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "talker",
+        "busybox",
+        "sh",
+        "-c",
+        "for i in 1 2 3; do echo line$i; sleep 0.3; done",
+    ]);
+    let follow = s.g.ok(&["logs", "-f", "talker"]);
+    assert_eq!(follow, "line1\nline2\nline3\n", "logs -f follows until the container ends");
+    assert_eq!(s.g.ok(&["logs", "--tail", "1", "talker"]), "line3\n");
+    let stamped = s.g.ok(&["logs", "-t", "--tail", "1", "talker"]);
+    assert!(stamped.ends_with("Z line3\n") && stamped.starts_with("20"), "{stamped}");
+    s.g.ok(&["rm", "talker"]);
+}
+
+#[test]
+fn restart_policy_on_failure_restarts_then_gives_up() {
+    let s = env();
+    s.g.ok(&["run", "-d", "--name", "flaky", "--restart", "on-failure:2", "busybox", "sh", "-c", "echo try; exit 1"]);
+    s.g.ok(&["wait", "flaky"]);
+    let state = inspect(&s.g, "flaky");
+    assert_eq!(state["RestartCount"], 2, "{state}");
+    assert_eq!(state["State"]["ExitCode"], 1);
+    assert_eq!(s.g.ok(&["logs", "flaky"]), "try\ntry\ntry\n");
+    s.g.ok(&["rm", "flaky"]);
+}
+
+#[test]
+fn memory_limit_is_enforced() {
+    let s = env();
+    // 200 MB into a shell variable under a 32 MiB limit: the kernel kills it.
+    let r = s.g.run(&[
+        "run",
+        "--rm",
+        "--memory",
+        "32m",
+        "busybox",
+        "sh",
+        "-c",
+        "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo survived",
+    ]);
+    assert!(!r.stdout.contains("survived"), "{r:?}");
+    assert_ne!(r.code, Some(0));
+    let r = s.g.run(&[
+        "run",
+        "--rm",
+        "--memory",
+        "256m",
+        "busybox",
+        "sh",
+        "-c",
+        "x=$(head -c 20000000 /dev/zero | tr '\\0' a); echo survived",
+    ]);
+    assert_eq!(r.stdout, "survived\n", "{r:?}");
+}
+
+#[test]
+fn signals_reach_a_foreground_container() {
+    let s = env();
+    let mut child = Command::new(BIN)
+        .args(["--root", s.g.root().to_str().unwrap(), "run", "--rm", "busybox", "sh", "-c"])
+        .arg("trap 'exit 42' TERM; echo ready; while true; do sleep 0.1; done")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut buf = [0u8; 6];
+    std::io::Read::read_exact(&mut out, &mut buf).unwrap();
+    assert_eq!(&buf, b"ready\n");
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert_eq!(child.wait().unwrap().code(), Some(42));
+}
+
+#[test]
+fn images_in_use_are_kept() {
+    let s = env();
+    s.g.ok(&["create", "--name", "holder", "busybox", "true"]);
+    let r = s.g.run(&["rmi", "busybox"]);
+    assert_one_error_line(&r.stderr, "container");
+    assert!(s.g.ok(&["images", "-q"]).lines().count() == 1);
+    s.g.ok(&["image", "prune", "-a", "-f"]);
+    assert_eq!(s.g.ok(&["images", "-q"]).lines().count(), 1, "prune keeps images in use");
+    s.g.ok(&["start", "-a", "holder"]);
+    assert_eq!(inspect(&s.g, "holder")["State"]["Status"], "exited");
+    s.g.ok(&["rm", "holder"]);
+    s.g.ok(&["rmi", "busybox"]);
+}
+
+#[test]
+fn bad_names_and_conflicts() {
+    let s = env();
+    s.g.ok(&["create", "--name", "one", "busybox", "true"]);
+    let r = s.g.run(&["create", "--name", "one", "busybox", "true"]);
+    assert_eq!(r.code, Some(125));
+    assert_one_error_line(&r.stderr, "The container name \"/one\" is already in use");
+    let r = s.g.run(&["create", "--name", "bad name", "busybox", "true"]);
+    assert_eq!(r.code, Some(125));
+    assert_one_error_line(&r.stderr, "Invalid container name");
+    let r = s.g.run(&["logs", "nosuch"]);
+    assert_one_error_line(&r.stderr, "No such container: nosuch");
+    let r = s.g.run(&["stop", "nosuch"]);
+    assert_eq!(r.code, Some(1));
+    s.g.ok(&["container", "prune", "-f"]);
+    assert!(s.g.ok(&["ps", "-aq"]).is_empty());
+}
+
+#[test]
+fn many_runs_leave_nothing_behind() {
+    let s = env();
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        let name = format!("leak-{i}");
+        s.g.ok(&["run", "--name", &name, "busybox", "true"]);
+        ids.push(inspect(&s.g, &name)["Id"].as_str().unwrap().to_string());
+        s.g.ok(&["rm", &name]);
+    }
+    for _ in 0..20 {
+        s.g.ok(&["run", "--rm", "busybox", "true"]);
+    }
+    for i in 0..5 {
+        s.file("Dockerfile", &format!("FROM busybox\nRUN echo {i} && exit 1\n"));
+        assert!(!s.build(&["-q"]).success());
+    }
+    assert!(mounts_under(s.g.root()).is_empty(), "{:?}", mounts_under(s.g.root()));
+    let leftovers = |dir: &str| std::fs::read_dir(s.g.root().join(dir)).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(leftovers("containers"), 0);
+    assert_eq!(leftovers("sandboxes"), 0);
+    for hierarchy in ["memory", "pids", "cpu", "unified"] {
+        for id in &ids {
+            let p = Path::new("/sys/fs/cgroup").join(hierarchy).join("gantry").join(id);
+            assert!(!p.exists(), "cgroup left behind: {}", p.display());
+        }
+    }
+}
+
+#[test]
+fn exec_joins_a_running_container() {
+    let s = env();
+    s.g.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "host",
+        "-e",
+        "FROM_RUN=1",
+        "busybox",
+        "sh",
+        "-c",
+        "echo hi > /tmp/mark; sleep 100",
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while s.g.run(&["exec", "host", "test", "-e", "/tmp/mark"]).code != Some(0) {
+        assert!(Instant::now() < deadline, "the container never wrote its mark");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The same filesystem, environment, and PID namespace as the container.
+    let out = s.g.ok(&[
+        "exec",
+        "-e",
+        "EXTRA=2",
+        "-w",
+        "/tmp",
+        "host",
+        "sh",
+        "-c",
+        "cat mark; echo $FROM_RUN $EXTRA; pwd; ps -o pid,comm | grep -c sleep",
+    ]);
+    assert_eq!(out, "hi\n1 2\n/tmp\n1\n");
+    assert_eq!(s.g.ok(&["exec", "-u", "1000", "host", "id", "-u"]), "1000\n");
+    assert_eq!(s.g.run(&["exec", "host", "sh", "-c", "exit 5"]).code, Some(5));
+    let r = s.g.run(&["exec", "host", "nosuch"]);
+    assert_eq!(r.code, Some(127));
+    assert_one_error_line(&r.stderr, "executable file not found");
+    s.g.ok(&["exec", "-d", "host", "sh", "-c", "echo detached > /tmp/d"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while s.g.run(&["exec", "host", "cat", "/tmp/d"]).stdout != "detached\n" {
+        assert!(Instant::now() < deadline, "exec -d never ran");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    s.g.ok(&["rm", "-f", "host"]);
+    let r = s.g.run(&["exec", "host", "true"]);
+    assert_one_error_line(&r.stderr, "No such container");
+}
+
+/// The same bundle under runc: run, logs, exec, stop, exit codes.
+#[test]
+fn runc_runs_the_same_containers() {
+    let runc = gantry_testkit::require_tool("runc");
+    let runc = runc.to_str().unwrap();
+    let s = env();
+    let r = s.g.run(&["--runtime", runc, "run", "--rm", "busybox", "sh", "-c", "echo via runc; exit 4"]);
+    assert_eq!((r.code, r.stdout.as_str()), (Some(4), "via runc\n"), "{r:?}");
+    s.g.ok(&[
+        "--runtime",
+        runc,
+        "run",
+        "-d",
+        "--name",
+        "rc",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'exit 0' TERM; echo up; while true; do sleep 0.1; done",
+    ]);
+    assert_eq!(s.g.ok(&["exec", "rc", "echo", "joined"]), "joined\n");
+    assert_eq!(inspect(&s.g, "rc")["HostConfig"]["Runtime"], runc);
+    s.g.ok(&["stop", "rc"]);
+    assert_eq!(s.g.ok(&["logs", "rc"]), "up\n");
+    assert_eq!(inspect(&s.g, "rc")["State"]["ExitCode"], 0);
+    s.g.ok(&["rm", "rc"]);
+    assert!(mounts_under(s.g.root()).is_empty());
+}

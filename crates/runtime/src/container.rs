@@ -1,0 +1,259 @@
+//! A container as gantry keeps it: the configuration `create` decided (stored as JSON
+//! in the container's record) and the live state its monitor writes beside its files
+//! (`state.json`, replaced atomically). Liveness is the monitor's flock on
+//! `monitor.lock`: a container whose monitor died is reported exited, never running.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{flock, FlockOperation};
+use serde::{Deserialize, Serialize};
+
+use crate::RuntimeError;
+
+/// `--restart`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestartPolicy {
+    /// `no`, `on-failure`, `always` or `unless-stopped`.
+    pub name: String,
+    pub max_retries: u32,
+}
+
+impl RestartPolicy {
+    /// Parses docker's `--restart` value.
+    pub fn parse(s: &str) -> Result<RestartPolicy, String> {
+        let (name, count) = match s.split_once(':') {
+            Some((n, c)) => (n, Some(c)),
+            None => (s, None),
+        };
+        let max_retries = match count {
+            None => 0,
+            Some(c) => c
+                .parse()
+                .map_err(|_| format!("invalid restart policy format: maximum retry count must be an integer: {c:?}"))?,
+        };
+        match name {
+            "" | "no" if count.is_none() => Ok(RestartPolicy { name: "no".into(), max_retries: 0 }),
+            "on-failure" => Ok(RestartPolicy { name: name.into(), max_retries }),
+            "always" | "unless-stopped" if count.is_none() => Ok(RestartPolicy { name: name.into(), max_retries: 0 }),
+            "no" | "always" | "unless-stopped" => Err(format!(
+                "invalid restart policy format: maximum retry count cannot be used with restart policy '{name}'"
+            )),
+            _ => Err(format!("invalid restart policy format: unknown policy {name:?}")),
+        }
+    }
+
+    /// Whether a container that ended with `code` starts again, after `restarts`
+    /// restarts, unless a user stopped it.
+    pub fn restarts(&self, code: i32, restarts: u32, stopped_by_user: bool) -> bool {
+        if stopped_by_user {
+            return false;
+        }
+        match self.name.as_str() {
+            "always" | "unless-stopped" => true,
+            "on-failure" => code != 0 && (self.max_retries == 0 || restarts < self.max_retries),
+            _ => false,
+        }
+    }
+}
+
+/// A bind mount (`-v /host:/ctr[:ro]`, `--mount type=bind`) or a named volume.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bind {
+    pub source: PathBuf,
+    pub destination: String,
+    pub readonly: bool,
+    /// The volume's name when `source` is a gantry volume.
+    pub volume: Option<String>,
+}
+
+/// What `create` decided; docker's Config and HostConfig folded together.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ContainerConfig {
+    /// The program (docker's `Path`) and its arguments (`Args`).
+    pub path: String,
+    pub args: Vec<String>,
+    pub entrypoint: Vec<String>,
+    pub cmd: Vec<String>,
+    pub env: Vec<String>,
+    pub working_dir: String,
+    /// As given (`name`, `uid:gid`); resolved against the container's own files.
+    pub user: String,
+    pub hostname: String,
+    /// `host` or `none`.
+    pub network: String,
+    pub tty: bool,
+    pub open_stdin: bool,
+    pub binds: Vec<Bind>,
+    pub readonly_rootfs: bool,
+    pub privileged: bool,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub memory: Option<i64>,
+    pub cpus: Option<f64>,
+    pub pids_limit: Option<i64>,
+    pub restart: RestartPolicy,
+    pub auto_remove: bool,
+    pub stop_signal: Option<String>,
+    pub stop_timeout: Option<u64>,
+    pub labels: BTreeMap<String, String>,
+    /// An external OCI runtime; the builtin executor when absent.
+    pub runtime: Option<PathBuf>,
+    pub init: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    #[default]
+    Created,
+    Running,
+    Restarting,
+    Exited,
+}
+
+impl Status {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Restarting => "restarting",
+            Status::Exited => "exited",
+        }
+    }
+}
+
+/// What the monitor knows of the container's process.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    pub status: Status,
+    /// The container's first process, as seen from the host.
+    pub pid: i32,
+    pub exit_code: i32,
+    /// RFC 3339 with nanoseconds; empty until it happened.
+    pub started_at: String,
+    pub finished_at: String,
+    /// Why gantry could not start the container, if it could not.
+    pub error: String,
+    pub restart_count: u32,
+    pub oom_killed: bool,
+}
+
+const STATE: &str = "state.json";
+const MONITOR_LOCK: &str = "monitor.lock";
+/// Present when a user stopped the container: the restart policy leaves it stopped.
+pub const STOP_REQUESTED: &str = "stop-requested";
+
+/// Now in docker's time format (RFC 3339, nanoseconds, UTC).
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.9fZ").to_string()
+}
+
+impl State {
+    /// The state as last written (a container never started reads as created).
+    pub fn load(dir: &Path) -> Result<State, RuntimeError> {
+        let p = dir.join(STATE);
+        match std::fs::read(&p) {
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes).map_err(|e| RuntimeError::Invalid(format!("{}: {e}", p.display())))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
+            Err(e) => Err(RuntimeError::io(&p, e)),
+        }
+    }
+
+    /// The state as it truly is: a running state whose monitor is gone is exited.
+    pub fn live(dir: &Path) -> Result<State, RuntimeError> {
+        let mut s = State::load(dir)?;
+        if matches!(s.status, Status::Running | Status::Restarting) && !monitor_alive(dir) {
+            s.status = Status::Exited;
+            if s.finished_at.is_empty() {
+                s.exit_code = 255;
+                s.error = "the container's monitor died".into();
+            }
+        }
+        Ok(s)
+    }
+
+    /// Replaces the state file atomically.
+    pub fn save(&self, dir: &Path) -> Result<(), RuntimeError> {
+        let tmp = dir.join(format!(".{STATE}.{}", std::process::id()));
+        let bytes = serde_json::to_vec(self).map_err(|e| RuntimeError::Invalid(e.to_string()))?;
+        std::fs::write(&tmp, bytes).map_err(|e| RuntimeError::io(&tmp, e))?;
+        std::fs::rename(&tmp, dir.join(STATE)).map_err(|e| RuntimeError::io(&dir.join(STATE), e))
+    }
+}
+
+/// Takes the monitor lock of a container; `None` when another monitor holds it.
+pub fn lock_monitor(dir: &Path) -> Result<Option<File>, RuntimeError> {
+    let p = dir.join(MONITOR_LOCK);
+    let f = File::options().create(true).truncate(false).write(true).open(&p).map_err(|e| RuntimeError::io(&p, e))?;
+    match flock(&f, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => Ok(Some(f)),
+        Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
+        Err(e) => Err(RuntimeError::io(&p, e.into())),
+    }
+}
+
+/// Whether a monitor is watching the container now.
+pub fn monitor_alive(dir: &Path) -> bool {
+    let Ok(f) = File::open(dir.join(MONITOR_LOCK)) else { return false };
+    match flock(&f, FlockOperation::NonBlockingLockShared) {
+        Ok(()) => false,
+        Err(_) => true,
+    }
+}
+
+/// Waits until no monitor watches the container, or `timeout` passes; true if none does.
+pub fn wait_monitor(dir: &Path, timeout: Option<std::time::Duration>) -> bool {
+    let start = std::time::Instant::now();
+    loop {
+        if !monitor_alive(dir) {
+            return true;
+        }
+        if timeout.is_some_and(|t| start.elapsed() >= t) {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// Removes a container's files (its root filesystem unmounted first).
+pub fn remove_files(dir: &Path) {
+    gantry_store::unmount_rootfs(dir);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restart_policies() {
+        assert_eq!(RestartPolicy::parse("no").unwrap().name, "no");
+        let p = RestartPolicy::parse("on-failure:2").unwrap();
+        assert!(p.restarts(1, 0, false) && p.restarts(1, 1, false) && !p.restarts(1, 2, false));
+        assert!(!p.restarts(0, 0, false));
+        let a = RestartPolicy::parse("always").unwrap();
+        assert!(a.restarts(0, 100, false) && !a.restarts(0, 0, true));
+        assert!(RestartPolicy::parse("always:3").is_err());
+        assert!(RestartPolicy::parse("sometimes").is_err());
+        assert!(RestartPolicy::parse("on-failure:x").is_err());
+    }
+
+    #[test]
+    fn a_running_state_without_monitor_reads_exited() {
+        let d = tempfile::tempdir().unwrap();
+        assert_eq!(State::live(d.path()).unwrap().status, Status::Created);
+        let s = State { status: Status::Running, pid: 1, ..Default::default() };
+        s.save(d.path()).unwrap();
+        assert_eq!(State::live(d.path()).unwrap().status, Status::Exited);
+        let lock = lock_monitor(d.path()).unwrap().unwrap();
+        assert!(lock_monitor(d.path()).unwrap().is_none());
+        assert!(monitor_alive(d.path()));
+        assert_eq!(State::live(d.path()).unwrap().status, Status::Running);
+        drop(lock);
+        assert!(!monitor_alive(d.path()));
+    }
+}

@@ -1,0 +1,444 @@
+//! The container monitor: gantry's hidden helper watching one container for its
+//! whole life, like podman's conmon. It mounts the container's root filesystem,
+//! starts the process (libcontainer in this same single-threaded process, or an
+//! external runtime), copies its output into docker's json-file log (and to its own
+//! stdout/stderr when attached), forwards signals, records the exit status, applies
+//! the restart policy and, for `--rm`, removes the container. It holds the
+//! container's monitor lock while alive, which is how every other command knows the
+//! container runs.
+
+use std::io::Write;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
+
+use gantry_layer::apply::RootDir;
+use gantry_store::Store;
+use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::syscall::syscall::SyscallType;
+use libcontainer::workload::default::DefaultExecutor;
+
+use crate::container::{lock_monitor, now_rfc3339, ContainerConfig, State, Status, STOP_REQUESTED};
+use crate::executor::Executor;
+use crate::lookup::check_program;
+use crate::spec::{ContainerSpec, Mount, MountKind, Network, Resources};
+
+/// Signals passed on to the container.
+const FORWARDED: [libc::c_int; 7] =
+    [libc::SIGHUP, libc::SIGINT, libc::SIGQUIT, libc::SIGTERM, libc::SIGUSR1, libc::SIGUSR2, libc::SIGWINCH];
+
+type Failure = (String, i32);
+
+/// docker's PATH for a container whose image sets none.
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Runs the monitor of container `id` in the store at `root`; returns the exit status
+/// the calling command should end with (the container's, or 125/126/127).
+pub fn run(root: &Path, id: &str, attach: bool) -> Result<i32, Failure> {
+    let fail = |e: &dyn std::fmt::Display| (e.to_string(), 125);
+    let mut store = Store::open(root).map_err(|e| fail(&e))?;
+    let rec = store.container(id).map_err(|e| fail(&e))?;
+    let cfg: ContainerConfig = serde_json::from_str(&rec.config).map_err(|e| fail(&e))?;
+    let dir = store.container_dir(&rec.id);
+    let Some(_lock) = lock_monitor(&dir).map_err(|e| fail(&e))? else {
+        return Err((format!("container {} is already running", rec.id), 125));
+    };
+    let _ = std::fs::remove_file(dir.join(STOP_REQUESTED));
+    let mut state = State::load(&dir).map_err(|e| fail(&e))?;
+    let layers: Vec<_> = store.layers(&rec.image_id).map_err(|e| fail(&e))?.iter().map(|l| l.diff_id).collect();
+    let mut log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(format!("{}-json.log", rec.id)))
+        .map_err(|e| fail(&e))?;
+    let outcome = loop {
+        let result = run_once(&store, &rec.id, &cfg, &dir, &layers, &mut log, attach, &mut state);
+        let code = match &result {
+            Ok(code) => *code,
+            Err((_, code)) => *code,
+        };
+        state.status = Status::Exited;
+        state.exit_code = code;
+        state.pid = 0;
+        state.finished_at = now_rfc3339();
+        if let Err((message, _)) = &result {
+            state.error = message.clone();
+        }
+        let _ = state.save(&dir);
+        let stopped = dir.join(STOP_REQUESTED).exists();
+        if result.is_err() || !cfg.restart.restarts(code, state.restart_count, stopped) {
+            break result;
+        }
+        state.restart_count += 1;
+        state.status = Status::Restarting;
+        let _ = state.save(&dir);
+        // docker waits 100 ms before the first restart, doubling each time.
+        let backoff = 100u64.saturating_mul(1 << state.restart_count.min(10)) / 2;
+        std::thread::sleep(std::time::Duration::from_millis(backoff.min(60_000)));
+    };
+    if cfg.auto_remove {
+        crate::container::remove_files(&dir);
+        let _ = store.remove_container(&rec.id);
+    }
+    outcome
+}
+
+/// Why a program could not start, as docker reports it.
+fn start_failure(e: crate::RuntimeError) -> Failure {
+    match e {
+        crate::RuntimeError::Start { message, code } => (message, code),
+        other => (other.to_string(), 125),
+    }
+}
+
+fn read_small(root: &RootDir, path: &str) -> String {
+    let mut s = String::new();
+    if let Ok(f) = root.open_file(path.as_bytes()) {
+        let _ = std::io::Read::read_to_string(&mut std::io::Read::take(f, 4 << 20), &mut s);
+    }
+    s
+}
+
+/// The spec of a process joining the running container (`exec`): the container's
+/// configuration with this command, extra environment, user and working directory.
+pub fn exec_spec(
+    cfg: &ContainerConfig,
+    dir: &Path,
+    id: &str,
+    argv: &[String],
+    env: &[String],
+    user: Option<&str>,
+    cwd: Option<&str>,
+) -> Result<ContainerSpec, Failure> {
+    let mut c = cfg.clone();
+    if let Some(u) = user {
+        c.user = u.to_string();
+    }
+    if let Some(w) = cwd {
+        c.working_dir = w.to_string();
+    }
+    for kv in env {
+        let key = kv.split_once('=').map_or(kv.as_str(), |(k, _)| k);
+        c.env.retain(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) != key);
+        c.env.push(kv.clone());
+    }
+    let rootfs = dir.join("rootfs");
+    let mut s = spec(&c, dir, &rootfs, id)?;
+    s.args = argv.to_vec();
+    check_program(&rootfs, argv.first().map(String::as_str).unwrap_or(""), &s.env, &s.cwd).map_err(start_failure)?;
+    Ok(s)
+}
+
+/// The container's OCI spec, with its user resolved against its own files.
+fn spec(cfg: &ContainerConfig, dir: &Path, rootfs: &Path, id: &str) -> Result<ContainerSpec, Failure> {
+    let root = RootDir::open(rootfs).map_err(|e| (e.to_string(), 125))?;
+    let (user, home) =
+        crate::user::resolve(&cfg.user, &read_small(&root, "etc/passwd"), &read_small(&root, "etc/group"))
+            .map_err(|e| (e, 125))?;
+    let mut env = cfg.env.clone();
+    if !env.iter().any(|e| e.starts_with("PATH=")) {
+        env.insert(0, format!("PATH={DEFAULT_PATH}"));
+    }
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", home.filter(|h| !h.is_empty()).unwrap_or_else(|| "/".into())));
+    }
+    if cfg.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
+        env.push("TERM=xterm".into());
+    }
+    let hostname = if cfg.hostname.is_empty() { id[..12].to_string() } else { cfg.hostname.clone() };
+    let network = if cfg.network == "none" { Network::None } else { Network::Host };
+    let files = [
+        ("hostname", format!("{hostname}\n")),
+        ("hosts", format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n")),
+        ("resolv.conf", std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default()),
+    ];
+    let mut mounts = Vec::new();
+    for (name, text) in files {
+        let p = dir.join(name);
+        std::fs::write(&p, text).map_err(|e| (format!("{}: {e}", p.display()), 125))?;
+        mounts.push(Mount { destination: format!("/etc/{name}"), source: p, kind: MountKind::Bind, readonly: false });
+    }
+    for b in &cfg.binds {
+        mounts.push(Mount {
+            destination: b.destination.clone(),
+            source: b.source.clone(),
+            kind: MountKind::Bind,
+            readonly: b.readonly,
+        });
+    }
+    Ok(ContainerSpec {
+        rootfs: rootfs.to_path_buf(),
+        args: std::iter::once(cfg.path.clone()).chain(cfg.args.iter().cloned()).collect(),
+        env,
+        cwd: if cfg.working_dir.is_empty() { "/".into() } else { cfg.working_dir.clone() },
+        user,
+        terminal: false,
+        hostname,
+        network,
+        mounts,
+        readonly_rootfs: cfg.readonly_rootfs,
+        privileged: cfg.privileged,
+        cap_add: cfg.cap_add.clone(),
+        cap_drop: cfg.cap_drop.clone(),
+        no_new_privileges: false,
+        resources: Resources { memory: cfg.memory, cpus: cfg.cpus, pids_limit: cfg.pids_limit },
+        cgroups_path: Some(format!("/gantry/{id}")),
+    })
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd), Failure> {
+    let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| (format!("pipe: {e}"), 125))?;
+    Ok((r, w))
+}
+
+/// One start of the container: until its process ends. Returns its exit status.
+#[allow(clippy::too_many_arguments)]
+fn run_once(
+    store: &Store,
+    id: &str,
+    cfg: &ContainerConfig,
+    dir: &Path,
+    layers: &[gantry_image::Digest],
+    log: &mut std::fs::File,
+    attach: bool,
+    state: &mut State,
+) -> Result<i32, Failure> {
+    let rootfs = store.mount_rootfs(dir, layers).map_err(|e| (e.to_string(), 125))?;
+    let _unmount = Unmount(dir);
+    let spec = spec(cfg, dir, &rootfs, id)?;
+    check_program(&rootfs, &spec.args[0], &spec.env, &spec.cwd).map_err(start_failure)?;
+    spec.write_bundle(dir).map_err(|e| (e.to_string(), 125))?;
+    let (out_r, out_w) = pipe()?;
+    let (err_r, err_w) = pipe()?;
+    let stdin: OwnedFd = if attach && cfg.open_stdin {
+        rustix::io::dup(rustix::stdio::stdin()).map_err(|e| (format!("stdin: {e}"), 125))?
+    } else {
+        std::fs::File::open("/dev/null").map_err(|e| (format!("/dev/null: {e}"), 125))?.into()
+    };
+    let state_root = Executor::state_dir(store.root());
+    std::fs::create_dir_all(&state_root).map_err(|e| (format!("{}: {e}", state_root.display()), 125))?;
+    let mut set = signal_set();
+    // The container's process keeps our default signal mask: block only once it exists.
+    let mut container;
+    let (pid, waited_pid) = match &cfg.runtime {
+        None => {
+            let _ = delete_stale(&state_root, id);
+            container = Some(
+                ContainerBuilder::new(id.to_string(), SyscallType::default())
+                    .with_executor(DefaultExecutor {})
+                    .with_root_path(&state_root)
+                    .map_err(|e| (format!("runtime state: {e}"), 125))?
+                    .with_stdin(stdin)
+                    .with_stdout(out_w)
+                    .with_stderr(err_w)
+                    .as_init(dir)
+                    .with_systemd(false)
+                    .with_detach(false)
+                    .build()
+                    .map_err(|e| (format!("creating the container: {e}"), 125))?,
+            );
+            block(&mut set);
+            let c = container.as_mut().ok_or_else(|| ("no container".to_string(), 125))?;
+            c.start().map_err(|e| (format!("starting the container: {e}"), 125))?;
+            let pid = c.pid().map(|p| p.as_raw()).unwrap_or(0);
+            (pid, pid)
+        }
+        Some(runtime) => {
+            container = None;
+            let pid_file = dir.join("container.pid");
+            let _ = std::fs::remove_file(&pid_file);
+            let mut c = std::process::Command::new(runtime);
+            c.arg("--root")
+                .arg(&state_root)
+                .arg("run")
+                .arg("--pid-file")
+                .arg(&pid_file)
+                .arg("--bundle")
+                .arg(dir)
+                .arg(id);
+            c.stdin(std::process::Stdio::from(stdin));
+            c.stdout(std::process::Stdio::from(out_w));
+            c.stderr(std::process::Stdio::from(err_w));
+            block(&mut set);
+            let child = c.spawn().map_err(|e| (format!("{}: {e}", runtime.display()), 125))?;
+            let runc_pid = child.id() as i32;
+            // The container's own pid, once the runtime wrote it (or the runtime ended).
+            let mut pid = 0;
+            for _ in 0..500 {
+                if let Ok(text) = std::fs::read_to_string(&pid_file) {
+                    if let Ok(p) = text.trim().parse() {
+                        pid = p;
+                        break;
+                    }
+                }
+                if unsafe { libc::kill(runc_pid, 0) } != 0 {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            std::mem::forget(child); // reaped below with waitpid
+            (if pid > 0 { pid } else { runc_pid }, runc_pid)
+        }
+    };
+    state.status = Status::Running;
+    state.pid = pid;
+    state.started_at = now_rfc3339();
+    state.finished_at.clear();
+    state.error.clear();
+    let _ = state.save(dir);
+    let code = pump(&out_r, &err_r, &set, pid, waited_pid, log, attach);
+    unblock(&set);
+    if let Some(mut c) = container {
+        let _ = c.delete(true);
+    }
+    Ok(code)
+}
+
+/// Removes what a previous libcontainer run of the same ID left in the state dir.
+fn delete_stale(state_root: &Path, id: &str) -> std::io::Result<()> {
+    std::fs::remove_dir_all(state_root.join(id))
+}
+
+struct Unmount<'a>(&'a Path);
+
+impl Drop for Unmount<'_> {
+    fn drop(&mut self) {
+        gantry_store::unmount_rootfs(self.0);
+    }
+}
+
+fn signal_set() -> libc::sigset_t {
+    // SAFETY: sigemptyset/sigaddset initialize a local set.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in FORWARDED.iter().chain(&[libc::SIGCHLD]) {
+            libc::sigaddset(&mut set, *s);
+        }
+        set
+    }
+}
+
+fn block(set: &mut libc::sigset_t) {
+    // SAFETY: blocking signals in this single-threaded process.
+    unsafe { libc::sigprocmask(libc::SIG_BLOCK, set, std::ptr::null_mut()) };
+}
+
+fn unblock(set: &libc::sigset_t) {
+    // SAFETY: as above.
+    unsafe { libc::sigprocmask(libc::SIG_UNBLOCK, set, std::ptr::null_mut()) };
+}
+
+/// One json-file log line, as docker's json-file driver writes it.
+fn log_line(log: &mut std::fs::File, stream: &str, line: &[u8]) {
+    let entry = serde_json::json!({"log": String::from_utf8_lossy(line), "stream": stream, "time": now_rfc3339()});
+    if let Ok(mut bytes) = serde_json::to_vec(&entry) {
+        bytes.push(b'\n');
+        let _ = log.write_all(&bytes);
+    }
+}
+
+/// Copies the container's output to the log (and to our stdio when attached) and
+/// forwards signals, until the waited process ends and its output is drained.
+fn pump(
+    out: &OwnedFd,
+    err: &OwnedFd,
+    set: &libc::sigset_t,
+    pid: i32,
+    waited: i32,
+    log: &mut std::fs::File,
+    attach: bool,
+) -> i32 {
+    // SAFETY: signalfd on an initialized set; the fd is owned from here on.
+    let sfd = unsafe { libc::signalfd(-1, set, libc::SFD_CLOEXEC) };
+    let sfd = (sfd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(sfd) });
+    let mut open = [true, true];
+    let mut partial: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
+    let mut code: Option<i32> = None;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        // Reap first: the process may have ended before the signal fd existed.
+        if code.is_none() {
+            code = reap(waited);
+        }
+        if code.is_some() && !open[0] && !open[1] {
+            break;
+        }
+        let mut fds: Vec<libc::pollfd> = Vec::new();
+        let streams: [RawFd; 2] = [out.as_raw_fd(), err.as_raw_fd()];
+        for (i, fd) in streams.iter().enumerate() {
+            if open[i] {
+                fds.push(libc::pollfd { fd: *fd, events: libc::POLLIN, revents: 0 });
+            }
+        }
+        if let Some(s) = &sfd {
+            fds.push(libc::pollfd { fd: s.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+        }
+        // Once the process ended, wait for the rest of its output only briefly:
+        // a daemonized grandchild may hold the pipes open.
+        let timeout = if code.is_some() { 200 } else { 1000 };
+        // SAFETY: fds is a valid array of pollfd.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
+        if n == 0 && code.is_some() {
+            break;
+        }
+        for p in &fds {
+            if p.revents == 0 {
+                continue;
+            }
+            if sfd.as_ref().is_some_and(|s| s.as_raw_fd() == p.fd) {
+                // SAFETY: reading one siginfo record from the signal fd.
+                let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+                let size = std::mem::size_of::<libc::signalfd_siginfo>();
+                let r = unsafe { libc::read(p.fd, &mut info as *mut _ as *mut libc::c_void, size) };
+                if r as usize == size && info.ssi_signo as i32 != libc::SIGCHLD && pid > 0 {
+                    unsafe { libc::kill(pid, info.ssi_signo as i32) };
+                }
+                continue;
+            }
+            let i = if p.fd == streams[0] { 0 } else { 1 };
+            // SAFETY: reading into our buffer from an fd we own.
+            let r = unsafe { libc::read(p.fd, buf.as_mut_ptr() as *mut libc::c_void, buf.len()) };
+            if r <= 0 {
+                open[i] = false;
+                if !partial[i].is_empty() {
+                    log_line(log, if i == 0 { "stdout" } else { "stderr" }, &std::mem::take(&mut partial[i]));
+                }
+                continue;
+            }
+            let data = &buf[..r as usize];
+            if attach {
+                let _ = if i == 0 { std::io::stdout().write_all(data) } else { std::io::stderr().write_all(data) };
+                let _ = if i == 0 { std::io::stdout().flush() } else { std::io::stderr().flush() };
+            }
+            partial[i].extend_from_slice(data);
+            while let Some(nl) = partial[i].iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = partial[i].drain(..=nl).collect();
+                log_line(log, if i == 0 { "stdout" } else { "stderr" }, &line);
+            }
+        }
+    }
+    for (i, rest) in partial.iter().enumerate() {
+        if !rest.is_empty() {
+            log_line(log, if i == 0 { "stdout" } else { "stderr" }, rest);
+        }
+    }
+    code.unwrap_or(255)
+}
+
+/// Reaps ended children; the exit status of `waited` once it ended.
+fn reap(waited: i32) -> Option<i32> {
+    let mut found = None;
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid with a valid status pointer.
+        let r = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+        if r <= 0 {
+            break;
+        }
+        if r == waited {
+            found =
+                Some(if libc::WIFSIGNALED(status) { 128 + libc::WTERMSIG(status) } else { libc::WEXITSTATUS(status) });
+        }
+    }
+    found
+}
