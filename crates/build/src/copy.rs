@@ -21,8 +21,8 @@ fn resolve_dest(view: &FsView, dest: &str) -> String {
     let parts: Vec<&str> = dest.split('/').filter(|p| !p.is_empty()).collect();
     for (i, part) in parts.iter().enumerate() {
         let next = if resolved.is_empty() { part.to_string() } else { format!("{resolved}/{part}") };
-        match view.resolve(&next, true) {
-            Some((real, _)) => resolved = real,
+        match view.resolve_path(&next, true) {
+            Some(real) => resolved = real,
             None => {
                 let rest = parts[i..].join("/");
                 return if resolved.is_empty() { rest } else { format!("{resolved}/{rest}") };

@@ -183,6 +183,14 @@ impl FsView {
     /// `follow_last = false` stops at a final symlink. `None` if it does not exist or
     /// the links loop.
     pub fn resolve(&self, path: &str, follow_last: bool) -> Option<(String, &Entry)> {
+        let real = self.resolve_path(path, follow_last)?;
+        self.entries.get(&real).map(|e| (real, e))
+    }
+
+    /// The real path a path names, following symlinks like [`FsView::resolve`]; the
+    /// root is `""` (a link to `/` resolves to it). `None` if a component is missing
+    /// or the links loop.
+    pub fn resolve_path(&self, path: &str, follow_last: bool) -> Option<String> {
         let mut pending: Vec<String> = clean(path).split('/').filter(|p| !p.is_empty()).map(str::to_string).collect();
         pending.reverse();
         let mut current = String::new();
@@ -207,10 +215,7 @@ impl FsView {
             }
             current = next;
         }
-        if current.is_empty() {
-            return None;
-        }
-        self.entries.get(&current).map(|e| (current.clone(), e))
+        Some(current)
     }
 
     /// True when `path` (following links) is a directory of the view, or the root.
