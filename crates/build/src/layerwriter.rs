@@ -5,7 +5,6 @@
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
 
-use gantry_image::{Digest, Sha256};
 use gantry_store::{LayerRecord, Store};
 
 use crate::fsview::{Entry, FsView, Kind};
@@ -36,25 +35,6 @@ pub struct Item<'a> {
     /// Symlink target, or hard-link target path in this layer.
     pub link: Option<String>,
     pub source: Source<'a>,
-}
-
-/// Counts and hashes what goes to the ingest.
-struct Hashing<W: Write> {
-    inner: W,
-    hash: Sha256,
-    len: u64,
-}
-
-impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hash.update(&buf[..n]);
-        self.len += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
 }
 
 /// Writes `items` (sorted here by path, so the same items always give the same bytes)
@@ -125,22 +105,14 @@ pub fn write_layer(store: &Store, mut items: Vec<Item<'_>>) -> Result<LayerRecor
     })
 }
 
-/// Streams a layer tar that `write` produces into the store's ingest, hashing it on
-/// the way, and commits it under its DiffID. `write` returns the layer's content size.
+/// Streams a layer tar that `write` produces into the store's blobs under its DiffID.
+/// `write` returns the layer's content size.
 pub fn write_stream<F>(store: &Store, write: F) -> Result<LayerRecord, BuildError>
 where
     F: FnOnce(&mut dyn Write) -> Result<u64, BuildError>,
 {
-    let ingest = store.ingest()?;
-    let werr = |e: io::Error| BuildError::Layer(format!("writing layer: {e}"));
-    let mut out = Hashing { inner: io::BufWriter::with_capacity(1 << 20, ingest), hash: Sha256::new(), len: 0 };
-    let content_size = write(&mut out)?;
-    out.flush().map_err(werr)?;
-    let Hashing { inner, hash, len } = out;
-    let ingest = inner.into_inner().map_err(|e| werr(e.into_error()))?;
-    let diff_id: Digest = hash.finish();
-    ingest.commit(&diff_id)?;
-    Ok(LayerRecord { diff_id, tar_size: len, content_size })
+    let (diff_id, tar_size, content_size) = store.put_stream(write)?;
+    Ok(LayerRecord { diff_id, tar_size, content_size })
 }
 
 struct CountingReader<R: Read> {

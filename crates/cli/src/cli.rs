@@ -74,6 +74,10 @@ pub enum Command {
     Wait(ContainersArgs),
     /// Execute a command in a running container
     Exec(ExecArgs),
+    /// Create a new image from a container's changes
+    Commit(CommitArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(ExportArgs),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
@@ -109,6 +113,10 @@ pub enum ContainerCommand {
     Wait(ContainersArgs),
     /// Execute a command in a running container
     Exec(ExecArgs),
+    /// Create a new image from a container's changes
+    Commit(CommitArgs),
+    /// Export a container's filesystem as a tar archive
+    Export(ExportArgs),
     /// Display detailed information on one or more containers
     Inspect(InspectArgs),
     /// Remove all stopped containers
@@ -221,6 +229,35 @@ pub struct ExecArgs {
     /// The container, then the command and its arguments
     #[arg(value_name = "CONTAINER COMMAND [ARG...]", trailing_var_arg = true, allow_hyphen_values = true, num_args = 2..)]
     pub container_and_command: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct CommitArgs {
+    /// Author (e.g., "John Hannibal Smith <hannibal@a-team.com>")
+    #[arg(short, long)]
+    pub author: Option<String>,
+    /// Apply Dockerfile instruction to the created image
+    #[arg(short, long = "change")]
+    pub change: Vec<String>,
+    /// Commit message
+    #[arg(short, long)]
+    pub message: Option<String>,
+    /// Pause container during commit (accepted; gantry reads the changes without pausing)
+    #[arg(short, long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub pause: bool,
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+    #[arg(value_name = "REPOSITORY[:TAG]")]
+    pub reference: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// Write to a file, instead of STDOUT
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
 }
 
 #[derive(Args, Debug)]

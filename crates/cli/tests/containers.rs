@@ -386,3 +386,48 @@ fn runc_runs_the_same_containers() {
     s.g.ok(&["rm", "rc"]);
     assert!(mounts_under(s.g.root()).is_empty());
 }
+
+#[test]
+fn commit_and_export_take_the_containers_filesystem() {
+    let s = env();
+    s.g.ok(&[
+        "run",
+        "--name",
+        "maker",
+        "-w",
+        "/srv",
+        "-e",
+        "K=v",
+        "busybox",
+        "sh",
+        "-c",
+        "echo made > /srv/made.txt && rm /bin/vi",
+    ]);
+    let id =
+        s.g.ok(&["commit", "-m", "snapshot", "-a", "me", "-c", "CMD [\"cat\", \"/srv/made.txt\"]", "maker", "made:1"]);
+    assert!(id.starts_with("sha256:"), "{id}");
+    assert_eq!(s.g.ok(&["run", "--rm", "made:1"]), "made\n", "the CMD change applies");
+    let img = s.inspect("made:1");
+    assert_eq!(img["Author"], "me");
+    assert_eq!(img["Comment"], "snapshot");
+    assert_eq!(img["Config"]["WorkingDir"], "/srv");
+    assert!(img["Config"]["Env"].as_array().unwrap().iter().any(|e| e == "K=v"));
+    let fs = s.files("made:1");
+    assert_eq!(fs["srv/made.txt"].3, "made\n");
+    assert!(!fs.contains_key("bin/vi"), "a deletion is committed as a whiteout");
+    for runtime_made in ["etc/hosts", "etc/hostname", "etc/resolv.conf"] {
+        assert!(!fs.contains_key(runtime_made), "{runtime_made} is the runtime's, not a change");
+    }
+    // export: the whole filesystem of the (stopped) container.
+    let out = s.path("maker.tar");
+    s.g.ok(&["export", "-o", out.to_str().unwrap(), "maker"]);
+    let mut names = Vec::new();
+    let mut ar = tar::Archive::new(std::fs::File::open(&out).unwrap());
+    for e in ar.entries().unwrap() {
+        names.push(e.unwrap().path().unwrap().to_string_lossy().trim_end_matches('/').to_string());
+    }
+    assert!(names.contains(&"srv/made.txt".to_string()) && names.contains(&"bin/busybox".to_string()));
+    assert!(!names.contains(&"bin/vi".to_string()));
+    assert!(mounts_under(s.g.root()).is_empty(), "export unmounts what it mounted");
+    s.g.ok(&["rm", "maker"]);
+}

@@ -223,6 +223,24 @@ impl RootDir {
         Ok((fd, None))
     }
 
+    /// Whether `path` names a directory, symlinks followed inside the root.
+    pub fn is_dir(&self, path: &[u8]) -> bool {
+        matches!(self.resolve(path, false, true), Ok((_, None)))
+    }
+
+    /// `mkdir -p` inside the root (missing components 0755, owned by the caller),
+    /// following the root's own symlinks; existing directories are left as they are.
+    pub fn create_dir_all(&self, path: &[u8]) -> io::Result<()> {
+        let (dir, name) = self.resolve(path, true, true).map_err(|e| at(path, e))?;
+        match name {
+            None => Ok(()),
+            Some(name) => match rfs::mkdirat(&dir, name.as_slice(), Mode::from_raw_mode(0o755)) {
+                Ok(()) | Err(Errno::EXIST) => Ok(()),
+                Err(e) => Err(at(path, e.into())),
+            },
+        }
+    }
+
     /// Opens a regular file for reading, following symlinks inside the root (so a
     /// context's `Dockerfile -> /etc/shadow` reads the destination's `etc/shadow`, if
     /// any, never the host's). Anything but a regular file is refused, without

@@ -618,3 +618,23 @@ fn random_and_mutated_input_never_panics() {
     // Both outcomes must occur, or the test exercised nothing interesting.
     assert!(outcomes[0] > 100 && outcomes[1] > 100, "{outcomes:?}");
 }
+
+#[test]
+fn root_dir_is_dir_and_create_dir_all_stay_inside() {
+    let d = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(d.path().join("real")).unwrap();
+    std::os::unix::fs::symlink("/real", d.path().join("abs")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), d.path().join("host")).unwrap();
+    std::fs::write(d.path().join("file"), "x").unwrap();
+    let root = crate::apply::RootDir::open(d.path()).unwrap();
+    assert!(root.is_dir(b"real") && root.is_dir(b"abs") && root.is_dir(b""));
+    assert!(!root.is_dir(b"file") && !root.is_dir(b"missing"));
+    // The host path a link names is looked up inside the root: missing there.
+    assert!(!root.is_dir(b"host"));
+    root.create_dir_all(b"abs/a/b").unwrap();
+    assert!(d.path().join("real/a/b").is_dir());
+    root.create_dir_all(b"host/x").unwrap();
+    assert!(std::fs::read_dir(outside.path()).unwrap().next().is_none(), "nothing created outside the root");
+    assert!(root.create_dir_all(b"file/x").is_err());
+}

@@ -2,6 +2,7 @@
 //! defaults, and the executors that run them (youki's libcontainer inside gantry's
 //! single-threaded helper, or an external OCI runtime such as runc).
 
+pub mod commit;
 pub mod container;
 pub mod executor;
 pub mod helper;

@@ -185,6 +185,17 @@ fn spec(cfg: &ContainerConfig, dir: &Path, rootfs: &Path, id: &str) -> Result<Co
     })
 }
 
+/// Creates the working directory when the image lacks it, as docker does (root's,
+/// 0755), resolved inside the root filesystem.
+fn make_workdir(rootfs: &Path, cwd: &str) -> Result<(), Failure> {
+    let rel = cwd.trim_start_matches('/').as_bytes();
+    let root = RootDir::open(rootfs).map_err(|e| (e.to_string(), 125))?;
+    if rel.is_empty() || root.is_dir(rel) {
+        return Ok(());
+    }
+    root.create_dir_all(rel).map_err(|e| (format!("creating the working directory {cwd}: {e}"), 125))
+}
+
 fn pipe() -> Result<(OwnedFd, OwnedFd), Failure> {
     let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| (format!("pipe: {e}"), 125))?;
     Ok((r, w))
@@ -205,6 +216,7 @@ fn run_once(
     let rootfs = store.mount_rootfs(dir, layers).map_err(|e| (e.to_string(), 125))?;
     let _unmount = Unmount(dir);
     let spec = spec(cfg, dir, &rootfs, id)?;
+    make_workdir(&rootfs, &spec.cwd)?;
     check_program(&rootfs, &spec.args[0], &spec.env, &spec.cwd).map_err(start_failure)?;
     spec.write_bundle(dir).map_err(|e| (e.to_string(), 125))?;
     let (out_r, out_w) = pipe()?;

@@ -27,7 +27,26 @@ pub use gc::GcReport;
 pub use lock::Lease;
 pub use snapshot::{chain_ids, unmount_rootfs, Sandbox};
 
-use gantry_image::Digest;
+use gantry_image::{Digest, Sha256};
+
+/// Counts and hashes what goes through it.
+struct HashingWriter<W: std::io::Write> {
+    inner: W,
+    hash: Sha256,
+    len: u64,
+}
+
+impl<W: std::io::Write> std::io::Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
 
 /// One store root, opened by one process. Cheap to open; every command opens it once.
 pub struct Store {
@@ -77,6 +96,27 @@ impl Store {
     /// Starts writing a blob. Nothing is visible in `blobs/` until `commit`.
     pub fn ingest(&self) -> Result<Ingest, StoreError> {
         Ingest::create(&self.root)
+    }
+
+    /// Streams what `write` produces into a new blob, hashing it on the way (so the
+    /// bytes are written once and never held), and commits it under its digest.
+    /// Returns the digest, the number of bytes and `write`'s own result.
+    pub fn put_stream<T, E: From<StoreError>>(
+        &self,
+        write: impl FnOnce(&mut dyn std::io::Write) -> Result<T, E>,
+    ) -> Result<(Digest, u64, T), E> {
+        use std::io::Write;
+        let ingest = self.ingest()?;
+        let path = ingest.path().to_path_buf();
+        let mut out =
+            HashingWriter { inner: std::io::BufWriter::with_capacity(1 << 20, ingest), hash: Sha256::new(), len: 0 };
+        let result = write(&mut out)?;
+        out.flush().map_err(|e| StoreError::io(&path, e))?;
+        let HashingWriter { inner, hash, len } = out;
+        let ingest = inner.into_inner().map_err(|e| StoreError::io(&path, e.into_error()))?;
+        let digest = hash.finish();
+        ingest.commit(&digest)?;
+        Ok((digest, len, result))
     }
 
     /// Stores small bytes (configs, manifests) as a blob and returns their digest.

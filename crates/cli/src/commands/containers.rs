@@ -19,7 +19,8 @@ use serde_json::{json, Value};
 
 use super::{confirm, print, Ctx};
 use crate::cli::{
-    ContainerPruneArgs, ContainersArgs, ExecArgs, KillArgs, LogsArgs, PsArgs, RmArgs, RunArgs, StartArgs, StopArgs,
+    CommitArgs, ContainerPruneArgs, ContainersArgs, ExecArgs, ExportArgs, KillArgs, LogsArgs, PsArgs, RmArgs, RunArgs,
+    StartArgs, StopArgs,
 };
 use crate::error::{msg, print_error, CliError};
 use crate::format::units::human_duration;
@@ -622,6 +623,88 @@ pub fn exec(ctx: &mut Ctx, a: &ExecArgs) -> Result<ExitCode, CliError> {
         return Ok(ExitCode::SUCCESS);
     }
     Err(msg(format!("exec: {}", c.exec())))
+}
+
+/// `commit`: the container's changes as a new layer on its image, with the
+/// container's settings (and `--change`s) as the image's config, as docker makes it.
+pub fn commit(ctx: &mut Ctx, a: &CommitArgs) -> Result<(), CliError> {
+    let rec = ctx.store.container(&a.container)?;
+    let cfg = config(&rec)?;
+    let reference = a.reference.as_deref().map(gantry_image::Reference::parse).transpose()?;
+    let _lease = ctx.store.lease()?;
+    let parent = ImageConfig::parse(&ctx.store.read_blob(&rec.image_id)?)
+        .map_err(|e| msg(format!("image {}: {e}", rec.image_id.short())))?;
+    let binds: Vec<String> = cfg.binds.iter().map(|b| b.destination.clone()).collect();
+    let layer = gantry_runtime::commit::commit_layer(&ctx.store, &rec, &binds).map_err(|e| msg(e.to_string()))?;
+    let mut image = parent.clone();
+    let mut c = parent.config.clone().unwrap_or_default();
+    c.cmd = (!cfg.cmd.is_empty()).then(|| cfg.cmd.clone());
+    c.entrypoint = (!cfg.entrypoint.is_empty()).then(|| cfg.entrypoint.clone());
+    c.env = Some(cfg.env.clone());
+    c.working_dir = (!cfg.working_dir.is_empty()).then(|| cfg.working_dir.clone());
+    c.user = (!cfg.user.is_empty()).then(|| cfg.user.clone());
+    c.labels = (!cfg.labels.is_empty()).then(|| cfg.labels.clone());
+    c.stop_signal = cfg.stop_signal.clone();
+    gantry_archive::apply_changes(&mut c, &a.change).map_err(|e| usage(e.to_string()))?;
+    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.9fZ").to_string();
+    image.config = Some(c);
+    image.created = Some(now.clone());
+    image.author = a.author.clone();
+    image.comment = a.message.clone();
+    image.container = Some(rec.id.clone());
+    image.history.push(gantry_image::HistoryEntry {
+        created: Some(now),
+        created_by: Some(cfg.cmd.join(" ")),
+        author: a.author.clone(),
+        comment: a.message.clone(),
+        ..Default::default()
+    });
+    image.rootfs.diff_ids.push(layer.diff_id);
+    let id = ctx.store.put_bytes(&image.to_bytes())?;
+    let mut layers = ctx.store.layers(&rec.image_id)?;
+    layers.push(layer);
+    let new = gantry_store::NewImage {
+        id,
+        created_unix_nanos: views::now_nanos(),
+        layers,
+        labels: image.labels().cloned().unwrap_or_default(),
+        parent: Some(rec.image_id),
+    };
+    let refs: Vec<gantry_image::Reference> = reference.map(|r| r.with_default_tag()).into_iter().collect();
+    ctx.store.put_image(&new, &refs)?;
+    print(&format!("{id}\n"));
+    Ok(())
+}
+
+/// `export`: the container's root filesystem as a tar, to a file or stdout.
+pub fn export(ctx: &Ctx, a: &ExportArgs) -> Result<(), CliError> {
+    use std::io::{IsTerminal, Write};
+    let rec = ctx.store.container(&a.container)?;
+    let live = matches!(running(ctx, &rec)?.status, Status::Running | Status::Restarting);
+    let _lease = ctx.store.lease()?;
+    match &a.output {
+        Some(path) => {
+            let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+            let file = std::fs::File::create(&tmp).map_err(|e| msg(format!("{}: {e}", tmp.display())))?;
+            let mut out = std::io::BufWriter::new(file);
+            let done = gantry_runtime::commit::export(&ctx.store, &rec, live, &mut out)
+                .map_err(|e| msg(e.to_string()))
+                .and_then(|()| out.flush().map_err(|e| msg(e.to_string())));
+            if let Err(e) = done {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e);
+            }
+            std::fs::rename(&tmp, path).map_err(|e| msg(format!("{}: {e}", path.display())))
+        }
+        None => {
+            if std::io::stdout().is_terminal() {
+                return Err(msg("cowardly refusing to save to a terminal. Use the -o flag or redirect"));
+            }
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            gantry_runtime::commit::export(&ctx.store, &rec, live, &mut out).map_err(|e| msg(e.to_string()))?;
+            out.flush().map_err(|e| msg(e.to_string()))
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------

@@ -65,6 +65,10 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Logs(a) | Command::Container(ContainerCommand::Logs(a)) => containers::logs(&ctx, &a).map(ok),
         Command::Wait(a) | Command::Container(ContainerCommand::Wait(a)) => containers::wait(&mut ctx, &a).map(ok),
         Command::Exec(a) | Command::Container(ContainerCommand::Exec(a)) => containers::exec(&mut ctx, &a),
+        Command::Commit(a) | Command::Container(ContainerCommand::Commit(a)) => {
+            containers::commit(&mut ctx, &a).map(ok)
+        }
+        Command::Export(a) | Command::Container(ContainerCommand::Export(a)) => containers::export(&ctx, &a).map(ok),
         Command::Container(ContainerCommand::Inspect(a)) => inspect::inspect_containers(&ctx, &a).map(ok),
         Command::Container(ContainerCommand::Prune(a)) => containers::prune(&mut ctx, &a).map(ok),
         Command::Version(_) => Ok(ExitCode::SUCCESS),
