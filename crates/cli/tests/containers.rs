@@ -431,3 +431,71 @@ fn commit_and_export_take_the_containers_filesystem() {
     assert!(mounts_under(s.g.root()).is_empty(), "export unmounts what it mounted");
     s.g.ok(&["rm", "maker"]);
 }
+
+/// `run -it` driven through a pseudo-terminal, as a user's shell would: the
+/// container gets a terminal of its own with our window size, our keystrokes, and
+/// its exit status comes back. Both executors.
+#[test]
+fn run_it_through_a_pseudo_terminal() {
+    let s = env();
+    for runtime in [None, Some(gantry_testkit::require_tool("runc"))] {
+        let mut args: Vec<String> = vec!["--root".into(), s.g.root().to_str().unwrap().into()];
+        if let Some(r) = &runtime {
+            args.extend(["--runtime".into(), r.to_str().unwrap().into()]);
+        }
+        args.extend(["run", "-it", "--rm", "busybox", "sh"].map(String::from));
+        let (code, out) = pty_session(&args, b"stty size; tty; echo $((6*7)); exit 3\n");
+        assert_eq!(code, Some(3), "{runtime:?}: {out}");
+        assert!(out.contains("40 100"), "{runtime:?}: the window size is ours: {out}");
+        assert!(out.contains("/dev/pts/"), "{runtime:?}: a terminal of its own: {out}");
+        assert!(out.contains("42"), "{runtime:?}: {out}");
+    }
+}
+
+/// Runs gantry with `args` on a new pseudo-terminal (40x100) as its controlling
+/// terminal, types `input`, and returns its exit status and everything it showed.
+fn pty_session(args: &[String], input: &[u8]) -> (Option<i32>, String) {
+    use std::os::fd::FromRawFd;
+    use std::os::unix::process::CommandExt;
+    let (mut master, mut slave) = (0, 0);
+    let ws = libc::winsize { ws_row: 40, ws_col: 100, ws_xpixel: 0, ws_ypixel: 0 };
+    // SAFETY: openpty with valid out-pointers.
+    let r = unsafe { libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), &ws) };
+    assert_eq!(r, 0);
+    let slave = unsafe { std::fs::File::from_raw_fd(slave) };
+    let mut master = unsafe { std::fs::File::from_raw_fd(master) };
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .stdin(slave.try_clone().unwrap())
+        .stdout(slave.try_clone().unwrap())
+        .stderr(slave.try_clone().unwrap());
+    // SAFETY: a new session whose controlling terminal is the pty, before exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            libc::ioctl(0, libc::TIOCSCTTY, 0);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    // Only the child may hold the terminal's slave side, or its end is never seen.
+    drop(cmd);
+    drop(slave);
+    let mut reader = master.try_clone().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut all = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = std::io::Read::read(&mut reader, &mut buf) {
+            if n == 0 {
+                break;
+            }
+            all.extend_from_slice(&buf[..n]);
+        }
+        let _ = tx.send(String::from_utf8_lossy(&all).into_owned());
+    });
+    std::io::Write::write_all(&mut master, input).unwrap();
+    let code = child.wait().unwrap().code();
+    drop(master);
+    (code, rx.recv_timeout(Duration::from_secs(20)).expect("terminal output"))
+}

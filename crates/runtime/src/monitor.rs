@@ -9,6 +9,7 @@
 
 use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixListener;
 use std::path::Path;
 
 use gantry_layer::apply::RootDir;
@@ -171,7 +172,7 @@ fn spec(cfg: &ContainerConfig, dir: &Path, rootfs: &Path, id: &str) -> Result<Co
         env,
         cwd: if cfg.working_dir.is_empty() { "/".into() } else { cfg.working_dir.clone() },
         user,
-        terminal: false,
+        terminal: cfg.tty,
         hostname,
         network,
         mounts,
@@ -219,32 +220,46 @@ fn run_once(
     make_workdir(&rootfs, &spec.cwd)?;
     check_program(&rootfs, &spec.args[0], &spec.env, &spec.cwd).map_err(start_failure)?;
     spec.write_bundle(dir).map_err(|e| (e.to_string(), 125))?;
+    let state_root = Executor::state_dir(store.root());
+    std::fs::create_dir_all(&state_root).map_err(|e| (format!("{}: {e}", state_root.display()), 125))?;
+    // With a terminal the runtime makes the pty and hands us its master through a
+    // socket (kept short: socket paths have a length limit); otherwise, pipes.
+    let console = cfg.tty.then(|| state_root.join(format!("{}.sock", &id[..16.min(id.len())])));
+    let listener = match &console {
+        Some(path) => {
+            let _ = std::fs::remove_file(path);
+            Some(UnixListener::bind(path).map_err(|e| (format!("{}: {e}", path.display()), 125))?)
+        }
+        None => None,
+    };
     let (out_r, out_w) = pipe()?;
     let (err_r, err_w) = pipe()?;
-    let stdin: OwnedFd = if attach && cfg.open_stdin {
+    let stdin: OwnedFd = if attach && cfg.open_stdin && !cfg.tty {
         rustix::io::dup(rustix::stdio::stdin()).map_err(|e| (format!("stdin: {e}"), 125))?
     } else {
         std::fs::File::open("/dev/null").map_err(|e| (format!("/dev/null: {e}"), 125))?.into()
     };
-    let state_root = Executor::state_dir(store.root());
-    std::fs::create_dir_all(&state_root).map_err(|e| (format!("{}: {e}", state_root.display()), 125))?;
     let mut set = signal_set();
     // The container's process keeps our default signal mask: block only once it exists.
     let mut container;
     let (pid, waited_pid) = match &cfg.runtime {
         None => {
             let _ = delete_stale(&state_root, id);
+            let mut builder = ContainerBuilder::new(id.to_string(), SyscallType::default())
+                .with_executor(DefaultExecutor {})
+                .with_root_path(&state_root)
+                .map_err(|e| (format!("runtime state: {e}"), 125))?
+                .with_console_socket(console.as_ref());
+            if console.is_none() {
+                builder = builder.with_stdin(stdin).with_stdout(out_w).with_stderr(err_w);
+            }
             container = Some(
-                ContainerBuilder::new(id.to_string(), SyscallType::default())
-                    .with_executor(DefaultExecutor {})
-                    .with_root_path(&state_root)
-                    .map_err(|e| (format!("runtime state: {e}"), 125))?
-                    .with_stdin(stdin)
-                    .with_stdout(out_w)
-                    .with_stderr(err_w)
+                builder
                     .as_init(dir)
                     .with_systemd(false)
-                    .with_detach(false)
+                    // libcontainer 0.7 takes a console socket only when "detached"; the
+                    // flag changes nothing else: its process is still our child.
+                    .with_detach(console.is_some())
                     .build()
                     .map_err(|e| (format!("creating the container: {e}"), 125))?,
             );
@@ -259,14 +274,15 @@ fn run_once(
             let pid_file = dir.join("container.pid");
             let _ = std::fs::remove_file(&pid_file);
             let mut c = std::process::Command::new(runtime);
-            c.arg("--root")
-                .arg(&state_root)
-                .arg("run")
-                .arg("--pid-file")
-                .arg(&pid_file)
-                .arg("--bundle")
-                .arg(dir)
-                .arg(id);
+            c.arg("--root").arg(&state_root).arg("run").arg("--pid-file").arg(&pid_file);
+            if let Some(sock) = &console {
+                // runc hands out the console only when it detaches: the container's
+                // process is then re-parented to us, its subreaper.
+                // SAFETY: prctl on this process.
+                unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+                c.arg("--detach").arg("--console-socket").arg(sock);
+            }
+            c.arg("--bundle").arg(dir).arg(id);
             c.stdin(std::process::Stdio::from(stdin));
             c.stdout(std::process::Stdio::from(out_w));
             c.stderr(std::process::Stdio::from(err_w));
@@ -275,34 +291,144 @@ fn run_once(
             let runc_pid = child.id() as i32;
             // The container's own pid, once the runtime wrote it (or the runtime ended).
             let mut pid = 0;
-            for _ in 0..500 {
+            for _ in 0..1000 {
                 if let Ok(text) = std::fs::read_to_string(&pid_file) {
                     if let Ok(p) = text.trim().parse() {
                         pid = p;
                         break;
                     }
                 }
+                // SAFETY: probing our child's existence.
                 if unsafe { libc::kill(runc_pid, 0) } != 0 {
                     break;
                 }
                 std::thread::sleep(std::time::Duration::from_millis(5));
             }
             std::mem::forget(child); // reaped below with waitpid
-            (if pid > 0 { pid } else { runc_pid }, runc_pid)
+            let waited = if console.is_some() { pid } else { runc_pid };
+            (if pid > 0 { pid } else { runc_pid }, waited)
         }
     };
+    let io = match listener {
+        Some(l) => Io::Console(receive_console(&l).map_err(|e| (format!("the container's terminal: {e}"), 125))?),
+        None => Io::Pipes(out_r, err_r),
+    };
+    if let Some(path) = &console {
+        let _ = std::fs::remove_file(path);
+    }
     state.status = Status::Running;
     state.pid = pid;
     state.started_at = now_rfc3339();
     state.finished_at.clear();
     state.error.clear();
     let _ = state.save(dir);
-    let code = pump(&out_r, &err_r, &set, pid, waited_pid, log, attach);
+    let _raw = (attach && cfg.tty).then(RawTerminal::enter).flatten();
+    let forward_stdin = attach && cfg.open_stdin && cfg.tty;
+    let code = pump(&io, &set, pid, waited_pid, log, attach, forward_stdin);
     unblock(&set);
     if let Some(mut c) = container {
         let _ = c.delete(true);
+    } else if let Some(runtime) = cfg.runtime.as_ref().filter(|_| console.is_some()) {
+        let _ = std::process::Command::new(runtime)
+            .arg("--root")
+            .arg(&state_root)
+            .arg("delete")
+            .arg("--force")
+            .arg(id)
+            .status();
     }
     Ok(code)
+}
+
+/// Where the container's output comes from.
+enum Io {
+    Pipes(OwnedFd, OwnedFd),
+    /// The master side of the container's terminal (output, and input when attached).
+    Console(OwnedFd),
+}
+
+/// Accepts the runtime's connection and takes the pty master it sends (SCM_RIGHTS).
+fn receive_console(listener: &UnixListener) -> std::io::Result<OwnedFd> {
+    listener.set_nonblocking(true)?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let stream = loop {
+        match listener.accept() {
+            Ok((s, _)) => break s,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    stream.set_nonblocking(false)?;
+    let mut data = [0u8; 4096];
+    let mut iov = libc::iovec { iov_base: data.as_mut_ptr() as *mut libc::c_void, iov_len: data.len() };
+    // SAFETY: CMSG_SPACE is a pure size computation.
+    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
+    let mut control = vec![0u8; space];
+    // SAFETY: a zeroed msghdr pointing at live buffers.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr() as *mut libc::c_void;
+    msg.msg_controllen = space as _;
+    // SAFETY: recvmsg into the buffers above.
+    let n = unsafe { libc::recvmsg(stream.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
+    if n < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: walking the control messages recvmsg filled in.
+    unsafe {
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        if !cmsg.is_null() && (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
+            let fd = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const RawFd);
+            return Ok(OwnedFd::from_raw_fd(fd));
+        }
+    }
+    Err(std::io::Error::other("no terminal was sent"))
+}
+
+/// Our terminal in raw mode while attached to the container's, restored on drop.
+struct RawTerminal(libc::termios);
+
+impl RawTerminal {
+    fn enter() -> Option<RawTerminal> {
+        // SAFETY: termios calls on our own stdin with a zeroed, then filled, struct.
+        unsafe {
+            if libc::isatty(0) != 1 {
+                return None;
+            }
+            let mut saved: libc::termios = std::mem::zeroed();
+            if libc::tcgetattr(0, &mut saved) != 0 {
+                return None;
+            }
+            let mut raw = saved;
+            libc::cfmakeraw(&mut raw);
+            libc::tcsetattr(0, libc::TCSANOW, &raw);
+            Some(RawTerminal(saved))
+        }
+    }
+}
+
+impl Drop for RawTerminal {
+    fn drop(&mut self) {
+        // SAFETY: restoring the attributes saved in `enter`.
+        unsafe { libc::tcsetattr(0, libc::TCSANOW, &self.0) };
+    }
+}
+
+/// Gives the container's terminal the size of ours.
+fn copy_window_size(master: RawFd) {
+    // SAFETY: TIOCGWINSZ/TIOCSWINSZ with a valid winsize struct.
+    unsafe {
+        let mut ws: libc::winsize = std::mem::zeroed();
+        for fd in [0, 1] {
+            if libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) == 0 {
+                libc::ioctl(master, libc::TIOCSWINSZ, &ws);
+                return;
+            }
+        }
+    }
 }
 
 /// Removes what a previous libcontainer run of the same ID left in the state dir.
@@ -349,22 +475,37 @@ fn log_line(log: &mut std::fs::File, stream: &str, line: &[u8]) {
     }
 }
 
-/// Copies the container's output to the log (and to our stdio when attached) and
-/// forwards signals, until the waited process ends and its output is drained.
+/// Copies the container's output to the log (and to our stdio when attached),
+/// our stdin to its terminal when asked, and forwards signals, until the waited
+/// process ends and its output is drained.
 fn pump(
-    out: &OwnedFd,
-    err: &OwnedFd,
+    io: &Io,
     set: &libc::sigset_t,
     pid: i32,
     waited: i32,
     log: &mut std::fs::File,
     attach: bool,
+    forward_stdin: bool,
 ) -> i32 {
     // SAFETY: signalfd on an initialized set; the fd is owned from here on.
     let sfd = unsafe { libc::signalfd(-1, set, libc::SFD_CLOEXEC) };
     let sfd = (sfd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(sfd) });
-    let mut open = [true, true];
-    let mut partial: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
+    let streams: Vec<(RawFd, &str)> = match io {
+        Io::Pipes(out, err) => vec![(out.as_raw_fd(), "stdout"), (err.as_raw_fd(), "stderr")],
+        Io::Console(master) => vec![(master.as_raw_fd(), "stdout")],
+    };
+    let master = match io {
+        Io::Console(m) => {
+            if attach {
+                copy_window_size(m.as_raw_fd());
+            }
+            Some(m.as_raw_fd())
+        }
+        Io::Pipes(..) => None,
+    };
+    let mut stdin_open = forward_stdin && master.is_some();
+    let mut open = vec![true; streams.len()];
+    let mut partial: Vec<Vec<u8>> = vec![Vec::new(); streams.len()];
     let mut code: Option<i32> = None;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
@@ -372,15 +513,17 @@ fn pump(
         if code.is_none() {
             code = reap(waited);
         }
-        if code.is_some() && !open[0] && !open[1] {
+        if code.is_some() && open.iter().all(|o| !o) {
             break;
         }
         let mut fds: Vec<libc::pollfd> = Vec::new();
-        let streams: [RawFd; 2] = [out.as_raw_fd(), err.as_raw_fd()];
-        for (i, fd) in streams.iter().enumerate() {
+        for (i, (fd, _)) in streams.iter().enumerate() {
             if open[i] {
                 fds.push(libc::pollfd { fd: *fd, events: libc::POLLIN, revents: 0 });
             }
+        }
+        if stdin_open && code.is_none() {
+            fds.push(libc::pollfd { fd: 0, events: libc::POLLIN, revents: 0 });
         }
         if let Some(s) = &sfd {
             fds.push(libc::pollfd { fd: s.as_raw_fd(), events: libc::POLLIN, revents: 0 });
@@ -402,18 +545,39 @@ fn pump(
                 let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
                 let size = std::mem::size_of::<libc::signalfd_siginfo>();
                 let r = unsafe { libc::read(p.fd, &mut info as *mut _ as *mut libc::c_void, size) };
-                if r as usize == size && info.ssi_signo as i32 != libc::SIGCHLD && pid > 0 {
-                    unsafe { libc::kill(pid, info.ssi_signo as i32) };
+                let sig = info.ssi_signo as i32;
+                if r as usize != size || sig == libc::SIGCHLD {
+                    continue;
+                }
+                match master {
+                    // A terminal's size follows ours rather than the signal passing on.
+                    Some(m) if sig == libc::SIGWINCH => copy_window_size(m),
+                    _ if pid > 0 => unsafe {
+                        libc::kill(pid, sig);
+                    },
+                    _ => {}
                 }
                 continue;
             }
-            let i = if p.fd == streams[0] { 0 } else { 1 };
+            if p.fd == 0 {
+                // SAFETY: reading our stdin into our buffer.
+                let r = unsafe { libc::read(0, buf.as_mut_ptr() as *mut libc::c_void, buf.len()) };
+                if r <= 0 {
+                    stdin_open = false;
+                } else if let Some(m) = master {
+                    let _ = rustix::io::write(unsafe { std::os::fd::BorrowedFd::borrow_raw(m) }, &buf[..r as usize]);
+                }
+                continue;
+            }
+            let Some(i) = streams.iter().position(|(fd, _)| *fd == p.fd) else { continue };
+            let stream = streams[i].1;
             // SAFETY: reading into our buffer from an fd we own.
             let r = unsafe { libc::read(p.fd, buf.as_mut_ptr() as *mut libc::c_void, buf.len()) };
             if r <= 0 {
+                // EOF, or EIO from a terminal whose last writer closed it.
                 open[i] = false;
                 if !partial[i].is_empty() {
-                    log_line(log, if i == 0 { "stdout" } else { "stderr" }, &std::mem::take(&mut partial[i]));
+                    log_line(log, stream, &std::mem::take(&mut partial[i]));
                 }
                 continue;
             }
@@ -425,13 +589,13 @@ fn pump(
             partial[i].extend_from_slice(data);
             while let Some(nl) = partial[i].iter().position(|&b| b == b'\n') {
                 let line: Vec<u8> = partial[i].drain(..=nl).collect();
-                log_line(log, if i == 0 { "stdout" } else { "stderr" }, &line);
+                log_line(log, stream, &line);
             }
         }
     }
     for (i, rest) in partial.iter().enumerate() {
         if !rest.is_empty() {
-            log_line(log, if i == 0 { "stdout" } else { "stderr" }, rest);
+            log_line(log, streams[i].1, rest);
         }
     }
     code.unwrap_or(255)

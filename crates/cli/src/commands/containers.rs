@@ -136,9 +136,6 @@ fn create(ctx: &mut Ctx, a: &RunArgs) -> Result<ContainerRecord, CliError> {
     let [image, command @ ..] = &a.image_and_command[..] else {
         return Err(usage("\"create\" requires at least 1 argument."));
     };
-    if a.tty {
-        return Err(usage("-t (a pseudo-TTY) is not supported yet"));
-    }
     let (image_id, _) = ctx.store.resolve(image).map_err(|e| match e {
         StoreError::NoSuchImage(_) => usage(format!("No such image: {image} (pulling is not implemented yet)")),
         other => other.into(),
