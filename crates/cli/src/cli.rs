@@ -81,6 +81,9 @@ pub enum Command {
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(VolumeCommand),
     /// Show the gantry version information
     Version(FormatOnly),
     /// Display system-wide information
@@ -229,6 +232,68 @@ pub struct ExecArgs {
     /// The container, then the command and its arguments
     #[arg(value_name = "CONTAINER COMMAND [ARG...]", trailing_var_arg = true, allow_hyphen_values = true, num_args = 2..)]
     pub container_and_command: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum VolumeCommand {
+    /// Create a volume
+    Create(VolumeCreateArgs),
+    /// List volumes
+    #[command(visible_aliases = ["list"])]
+    Ls(VolumeLsArgs),
+    /// Display detailed information on one or more volumes
+    Inspect(VolumeInspectArgs),
+    /// Remove one or more volumes
+    #[command(visible_aliases = ["remove"])]
+    Rm(VolumeRmArgs),
+    /// Remove all unused local volumes
+    Prune(ContainerPruneArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct VolumeCreateArgs {
+    /// Specify volume name
+    #[arg(long = "name")]
+    pub name_flag: Option<String>,
+    /// Specify volume driver name
+    #[arg(short, long, default_value = "local", value_parser = ["local"])]
+    pub driver: String,
+    /// Set metadata for a volume
+    #[arg(long = "label")]
+    pub label: Vec<String>,
+    #[arg(value_name = "VOLUME")]
+    pub name: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct VolumeLsArgs {
+    /// Only display volume names
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Pretty-print volumes using a Go template
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Provide filter values (e.g. 'dangling=true')
+    #[arg(short, long)]
+    pub filter: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct VolumeInspectArgs {
+    /// Format the output using the given Go template
+    #[arg(short, long)]
+    pub format: Option<String>,
+    #[arg(value_name = "VOLUME", num_args = 1.., required = true)]
+    pub names: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct VolumeRmArgs {
+    /// Force the removal of one or more volumes
+    #[arg(short, long)]
+    pub force: bool,
+    #[arg(value_name = "VOLUME", num_args = 1.., required = true)]
+    pub names: Vec<String>,
 }
 
 #[derive(Args, Debug)]

@@ -499,3 +499,54 @@ fn pty_session(args: &[String], input: &[u8]) -> (Option<i32>, String) {
     drop(master);
     (code, rx.recv_timeout(Duration::from_secs(20)).expect("terminal output"))
 }
+
+#[test]
+fn named_and_anonymous_volumes() {
+    let s = env();
+    assert_eq!(s.g.ok(&["volume", "create", "data"]), "data\n");
+    s.g.ok(&["run", "--rm", "-v", "data:/data", "busybox", "sh", "-c", "echo persisted > /data/f"]);
+    assert_eq!(s.g.ok(&["run", "--name", "reader", "-v", "data:/data:ro", "busybox", "cat", "/data/f"]), "persisted\n");
+    let v: Value = serde_json::from_str(&s.g.ok(&["volume", "inspect", "data"])).unwrap();
+    let mountpoint = v[0]["Mountpoint"].as_str().unwrap().to_string();
+    assert_eq!(std::fs::read_to_string(Path::new(&mountpoint).join("f")).unwrap(), "persisted\n");
+    assert_eq!(v[0]["Driver"], "local");
+    assert_eq!(s.g.ok(&["volume", "ls"]), "DRIVER    VOLUME NAME\nlocal     data\n");
+    let r = s.g.run(&["volume", "rm", "data"]);
+    assert_one_error_line(&r.stderr, "volume is in use");
+    assert_eq!(inspect(&s.g, "reader")["Mounts"][0]["Type"], "volume");
+    s.g.ok(&["rm", "reader"]);
+    assert_eq!(s.g.ok(&["volume", "rm", "data"]), "data\n");
+    let r = s.g.run(&["volume", "inspect", "data"]);
+    assert_one_error_line(&r.stderr, "No such volume: data");
+    // An image's VOLUME gets an anonymous volume; `rm -v` removes it, prune the rest.
+    s.file("Dockerfile", "FROM busybox\nVOLUME /cache\n");
+    s.build_ok(&["-t", "withvol"]);
+    s.g.ok(&["create", "--name", "c1", "withvol", "true"]);
+    s.g.ok(&["create", "--name", "c2", "withvol", "true"]);
+    assert_eq!(s.g.ok(&["volume", "ls", "-q"]).lines().count(), 2);
+    s.g.ok(&["rm", "-v", "c1"]);
+    assert_eq!(s.g.ok(&["volume", "ls", "-q"]).lines().count(), 1);
+    s.g.ok(&["rm", "c2"]);
+    assert_eq!(s.g.ok(&["volume", "ls", "-q", "--filter", "dangling=true"]).lines().count(), 1);
+    assert!(s.g.ok(&["volume", "prune", "-f"]).starts_with("Deleted Volumes:\n"));
+    assert!(s.g.ok(&["volume", "ls", "-q"]).is_empty());
+    let r = s.g.run(&["volume", "create", "bad/name"]);
+    assert_one_error_line(&r.stderr, "invalid characters");
+}
+
+#[test]
+fn system_df_and_info_count_containers_and_volumes() {
+    let s = env();
+    s.g.ok(&["run", "-d", "--name", "up", "-v", "vol:/v", "busybox", "sleep", "100"]);
+    s.g.ok(&["run", "--name", "down", "busybox", "sh", "-c", "head -c 100000 /dev/zero > /blob"]);
+    let df = s.g.ok(&["system", "df", "--format", "{{.Type}}|{{.TotalCount}}|{{.Active}}"]);
+    assert!(df.contains("Images|1|1\n"), "{df}");
+    assert!(df.contains("Containers|2|1\n"), "{df}");
+    assert!(df.contains("Local Volumes|1|1\n"), "{df}");
+    let sizes = s.g.ok(&["system", "df", "--format", "{{.Type}} {{.Size}} {{.Reclaimable}}"]);
+    assert!(sizes.contains("Containers 100kB 100kB (100%)"), "{sizes}");
+    let info =
+        s.g.ok(&["info", "--format", "{{.Containers}} {{.ContainersRunning}} {{.ContainersStopped}} {{.Driver}}"]);
+    assert_eq!(info, "2 1 1 overlay\n");
+    s.g.ok(&["rm", "-f", "up", "down"]);
+}

@@ -79,6 +79,12 @@ pub fn run(root: &Path, id: &str, attach: bool) -> Result<i32, Failure> {
     if cfg.auto_remove {
         crate::container::remove_files(&dir);
         let _ = store.remove_container(&rec.id);
+        // --rm takes the container's anonymous volumes with it, as in docker.
+        for name in cfg.binds.iter().filter_map(|b| b.volume.as_ref()) {
+            if store.volume(name).ok().flatten().is_some_and(|v| v.anonymous) {
+                let _ = store.remove_volume(name);
+            }
+        }
     }
     outcome
 }

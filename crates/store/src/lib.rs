@@ -15,6 +15,7 @@ mod error;
 mod gc;
 mod lock;
 mod snapshot;
+mod volumes;
 
 use std::path::{Path, PathBuf};
 
@@ -26,6 +27,7 @@ pub use error::StoreError;
 pub use gc::GcReport;
 pub use lock::Lease;
 pub use snapshot::{chain_ids, unmount_rootfs, Sandbox};
+pub use volumes::{valid_volume_name, Volume};
 
 use gantry_image::{Digest, Sha256};
 

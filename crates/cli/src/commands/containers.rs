@@ -101,7 +101,10 @@ fn environment(image_env: &[String], a: &RunArgs) -> Result<Vec<String>, CliErro
     Ok(env)
 }
 
-fn binds(volumes: &[String]) -> Result<Vec<Bind>, CliError> {
+/// `-v` values: `/host:/ctr[:ro|rw]` binds a host path, `name:/ctr` a named volume
+/// (created if missing); then an anonymous volume for each VOLUME of the image that
+/// no `-v` covers, as docker makes them.
+fn binds(ctx: &Ctx, volumes: &[String], image_volumes: &[String]) -> Result<Vec<Bind>, CliError> {
     let mut out = Vec::new();
     for v in volumes {
         let parts: Vec<&str> = v.split(':').collect();
@@ -110,9 +113,6 @@ fn binds(volumes: &[String]) -> Result<Vec<Bind>, CliError> {
             [src, dst, mode] => (src, dst, mode),
             _ => return Err(usage(format!("invalid volume specification: '{v}'"))),
         };
-        if !src.starts_with('/') {
-            return Err(usage(format!("invalid volume specification: '{v}': named volumes are not supported yet")));
-        }
         if !dst.starts_with('/') {
             return Err(usage(format!("invalid volume specification: '{v}': invalid mount config for type \"bind\": invalid mount path: '{dst}' mount path must be absolute")));
         }
@@ -121,14 +121,50 @@ fn binds(volumes: &[String]) -> Result<Vec<Bind>, CliError> {
             "ro" => true,
             other => return Err(usage(format!("invalid mode: {other}"))),
         };
-        let source = PathBuf::from(src);
-        if !source.exists() {
-            // docker creates a missing bind source directory.
-            std::fs::create_dir_all(&source).map_err(|e| usage(format!("{src}: {e}")))?;
+        if src.starts_with('/') {
+            let source = PathBuf::from(src);
+            if !source.exists() {
+                // docker creates a missing bind source directory.
+                std::fs::create_dir_all(&source).map_err(|e| usage(format!("{src}: {e}")))?;
+            }
+            out.push(Bind { source, destination: dst.to_string(), readonly, volume: None });
+        } else {
+            let vol = ctx
+                .store
+                .create_volume(&super::volumes::new_volume(Some(src), BTreeMap::new()))
+                .map_err(|e| usage(e.to_string()))?;
+            out.push(Bind {
+                source: ctx.store.volume_path(&vol.name),
+                destination: dst.to_string(),
+                readonly,
+                volume: Some(vol.name),
+            });
         }
-        out.push(Bind { source, destination: dst.to_string(), readonly, volume: None });
+    }
+    for path in image_volumes {
+        if out.iter().any(|b| b.destination.trim_end_matches('/') == path.trim_end_matches('/')) {
+            continue;
+        }
+        let vol = ctx.store.create_volume(&super::volumes::new_volume(None, BTreeMap::new()))?;
+        out.push(Bind {
+            source: ctx.store.volume_path(&vol.name),
+            destination: path.clone(),
+            readonly: false,
+            volume: Some(vol.name),
+        });
     }
     Ok(out)
+}
+
+/// Removes the anonymous volumes a removed container had, unless another uses them.
+fn remove_anonymous_volumes(ctx: &Ctx, cfg: &ContainerConfig) -> Result<(), CliError> {
+    let used = super::volumes::users(ctx)?;
+    for name in cfg.binds.iter().filter_map(|b| b.volume.as_ref()) {
+        if ctx.store.volume(name)?.is_some_and(|v| v.anonymous) && !used.contains_key(name) {
+            ctx.store.remove_volume(name)?;
+        }
+    }
+    Ok(())
 }
 
 /// Records a container as `create` does; returns its ID and name.
@@ -187,7 +223,7 @@ fn create(ctx: &mut Ctx, a: &RunArgs) -> Result<ContainerRecord, CliError> {
         network: network.into(),
         tty: a.tty,
         open_stdin: a.interactive,
-        binds: binds(&a.volume)?,
+        binds: binds(ctx, &a.volume, &c.volumes.clone().unwrap_or_default().into_keys().collect::<Vec<_>>())?,
         readonly_rootfs: a.read_only,
         privileged: a.privileged,
         cap_add: a.cap_add.clone(),
@@ -500,7 +536,7 @@ pub fn kill(ctx: &mut Ctx, a: &KillArgs) -> Result<(), CliError> {
     })
 }
 
-fn remove_one(ctx: &mut Ctx, rec: &ContainerRecord, force: bool) -> Result<(), CliError> {
+fn remove_one(ctx: &mut Ctx, rec: &ContainerRecord, force: bool, volumes: bool) -> Result<(), CliError> {
     let dir = ctx.store.container_dir(&rec.id);
     let state = running(ctx, rec)?;
     if matches!(state.status, Status::Running | Status::Restarting) {
@@ -516,13 +552,16 @@ fn remove_one(ctx: &mut Ctx, rec: &ContainerRecord, force: bool) -> Result<(), C
     }
     ctx.store.remove_container(&rec.id)?;
     remove_files(&dir);
+    if volumes {
+        remove_anonymous_volumes(ctx, &config(rec)?)?;
+    }
     Ok(())
 }
 
 pub fn rm(ctx: &mut Ctx, a: &RmArgs) -> Result<(), CliError> {
     let names = a.containers.clone();
     each(ctx, &names, |ctx, rec| {
-        remove_one(ctx, rec, a.force)?;
+        remove_one(ctx, rec, a.force, a.volumes)?;
         Ok(())
     })
     .inspect(|()| {
@@ -539,7 +578,7 @@ pub fn prune(ctx: &mut Ctx, a: &ContainerPruneArgs) -> Result<(), CliError> {
     let mut out = String::from("Deleted Containers:\n");
     for rec in ctx.store.containers()? {
         if running(ctx, &rec)?.status == Status::Exited || running(ctx, &rec)?.status == Status::Created {
-            remove_one(ctx, &rec, false)?;
+            remove_one(ctx, &rec, false, false)?;
             out.push_str(&rec.id);
             out.push('\n');
         }
@@ -901,9 +940,11 @@ pub fn inspect_container(ctx: &Ctx, rec: &ContainerRecord) -> Result<Value, CliE
     let mounts: Vec<Value> = cfg
         .binds
         .iter()
-        .map(|b| {
-            json!({"Type": "bind", "Source": b.source, "Destination": b.destination, "Mode": "",
-                   "RW": !b.readonly, "Propagation": "rprivate"})
+        .map(|b| match &b.volume {
+            Some(name) => json!({"Type": "volume", "Name": name, "Source": b.source, "Destination": b.destination,
+                                 "Driver": "local", "Mode": "", "RW": !b.readonly, "Propagation": ""}),
+            None => json!({"Type": "bind", "Source": b.source, "Destination": b.destination, "Mode": "",
+                           "RW": !b.readonly, "Propagation": "rprivate"}),
         })
         .collect();
     Ok(json!({

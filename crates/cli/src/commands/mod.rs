@@ -9,12 +9,13 @@ mod images;
 mod inspect;
 mod remove;
 mod system;
+mod volumes;
 
 use std::process::ExitCode;
 
 use gantry_store::Store;
 
-use crate::cli::{BuilderCommand, Cli, Command, ContainerCommand, ImageCommand, SystemCommand};
+use crate::cli::{BuilderCommand, Cli, Command, ContainerCommand, ImageCommand, SystemCommand, VolumeCommand};
 use crate::error::CliError;
 
 /// What every command gets: the opened store.
@@ -71,6 +72,11 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Export(a) | Command::Container(ContainerCommand::Export(a)) => containers::export(&ctx, &a).map(ok),
         Command::Container(ContainerCommand::Inspect(a)) => inspect::inspect_containers(&ctx, &a).map(ok),
         Command::Container(ContainerCommand::Prune(a)) => containers::prune(&mut ctx, &a).map(ok),
+        Command::Volume(VolumeCommand::Create(a)) => volumes::create(&ctx, &a).map(ok),
+        Command::Volume(VolumeCommand::Ls(a)) => volumes::ls(&ctx, &a).map(ok),
+        Command::Volume(VolumeCommand::Inspect(a)) => volumes::inspect(&ctx, &a).map(ok),
+        Command::Volume(VolumeCommand::Rm(a)) => volumes::rm(&ctx, &a).map(ok),
+        Command::Volume(VolumeCommand::Prune(a)) => volumes::prune(&ctx, &a).map(ok),
         Command::Version(_) => Ok(ExitCode::SUCCESS),
     }
 }
