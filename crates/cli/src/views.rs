@@ -268,19 +268,6 @@ pub fn rfc3339_seconds(secs: i64) -> String {
     chrono::DateTime::from_timestamp(secs, 0).map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string()).unwrap_or_default()
 }
 
-/// Docker chain IDs, which `rmi` prints for the layers it deletes.
-pub fn chain_ids(diff_ids: &[Digest]) -> Vec<Digest> {
-    let mut out: Vec<Digest> = Vec::with_capacity(diff_ids.len());
-    for d in diff_ids {
-        let next = match out.last() {
-            None => *d,
-            Some(prev) => Digest::of(format!("{prev} {d}").as_bytes()),
-        };
-        out.push(next);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -292,14 +279,5 @@ mod tests {
         assert_eq!(go_time("2000-01-01T00:00:00.123000000Z").unwrap(), "2000-01-01T00:00:00.123Z");
         assert_eq!(go_time("2000-01-01T00:00:00-05:30").unwrap(), "2000-01-01T00:00:00-05:30");
         assert!(go_time("yesterday").is_none());
-    }
-
-    #[test]
-    fn chain_ids_follow_the_oci_definition() {
-        let a = Digest::of(b"a");
-        let b = Digest::of(b"b");
-        let ids = chain_ids(&[a, b]);
-        assert_eq!(ids[0], a);
-        assert_eq!(ids[1], Digest::of(format!("{a} {b}").as_bytes()));
     }
 }

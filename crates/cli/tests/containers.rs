@@ -550,3 +550,36 @@ fn system_df_and_info_count_containers_and_volumes() {
     assert_eq!(info, "2 1 1 overlay\n");
     s.g.ok(&["rm", "-f", "up", "down"]);
 }
+
+/// A monitor killed outright: the container reads as exited, never running, and
+/// `rm` kills what it left behind.
+#[test]
+fn a_dead_monitor_means_exited_and_rm_cleans_up() {
+    let s = env();
+    let id = s.g.ok(&["run", "-d", "--name", "orphan", "busybox", "sleep", "100"]).trim().to_string();
+    let pid = inspect(&s.g, "orphan")["State"]["Pid"].as_i64().unwrap() as i32;
+    let lock = s.g.root().join("containers").join(&id).join("monitor.lock");
+    // The monitor is whoever holds the lock: find it by its command line.
+    let monitor = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
+        .find(|p| {
+            std::fs::read(format!("/proc/{p}/cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).contains("monitor") && String::from_utf8_lossy(&c).contains(&id))
+                .unwrap_or(false)
+        })
+        .expect("the monitor process");
+    assert!(lock.exists());
+    unsafe { libc::kill(monitor, libc::SIGKILL) };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while inspect(&s.g, "orphan")["State"]["Status"] != "exited" {
+        assert!(Instant::now() < deadline, "still shown running without its monitor");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(s.g.ok(&["ps", "-a"]).contains("Exited (255)"));
+    s.g.ok(&["rm", "orphan"]);
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(!Path::new(&format!("/proc/{pid}")).exists() || std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| s.contains(" Z ")).unwrap_or(true), "the container's process was left running");
+    assert!(mounts_under(s.g.root()).is_empty());
+}

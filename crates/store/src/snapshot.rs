@@ -12,7 +12,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use gantry_image::{Digest, Sha256};
+use gantry_image::Digest;
 use gantry_layer::apply::{extract_layer, Whiteouts};
 use rustix::fs::{flock, FlockOperation};
 use rustix::mount::{self, FsMountFlags, FsOpenFlags, MountAttrFlags, MountFlags, MoveMountFlags, UnmountFlags};
@@ -25,11 +25,7 @@ pub fn chain_ids(diff_ids: &[Digest]) -> Vec<Digest> {
     for d in diff_ids {
         let next = match out.last() {
             None => *d,
-            Some(parent) => {
-                let mut h = Sha256::new();
-                h.update(format!("{parent} {d}").as_bytes());
-                h.finish()
-            }
+            Some(parent) => Digest::of(format!("{parent} {d}").as_bytes()),
         };
         out.push(next);
     }
@@ -267,7 +263,7 @@ mod tests {
         let b = Digest::from_hex(&"b".repeat(64)).unwrap();
         let ids = chain_ids(&[a, b]);
         assert_eq!(ids[0], a);
-        let mut h = Sha256::new();
+        let mut h = gantry_image::Sha256::new();
         h.update(format!("sha256:{} sha256:{}", "a".repeat(64), "b".repeat(64)).as_bytes());
         assert_eq!(ids[1], h.finish());
     }

@@ -536,6 +536,36 @@ pub fn kill(ctx: &mut Ctx, a: &KillArgs) -> Result<(), CliError> {
     })
 }
 
+/// Kills what is left of a container whose monitor died (its processes outlive it):
+/// everything in its cgroups, which are then removed.
+fn kill_orphans(id: &str) {
+    let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") else { return };
+    let dirs: Vec<PathBuf> = hierarchies
+        .flatten()
+        .map(|h| h.path().join("gantry").join(id))
+        .chain([PathBuf::from("/sys/fs/cgroup/gantry").join(id)])
+        .filter(|d| d.is_dir())
+        .collect();
+    for _ in 0..100 {
+        let mut alive = false;
+        for d in &dirs {
+            for pid in std::fs::read_to_string(d.join("cgroup.procs")).unwrap_or_default().lines() {
+                if let Ok(pid) = pid.trim().parse::<i32>() {
+                    signal(pid, libc::SIGKILL);
+                    alive = true;
+                }
+            }
+        }
+        if !alive {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for d in &dirs {
+        let _ = std::fs::remove_dir(d);
+    }
+}
+
 fn remove_one(ctx: &mut Ctx, rec: &ContainerRecord, force: bool, volumes: bool) -> Result<(), CliError> {
     let dir = ctx.store.container_dir(&rec.id);
     let state = running(ctx, rec)?;
@@ -550,6 +580,7 @@ fn remove_one(ctx: &mut Ctx, rec: &ContainerRecord, force: bool, volumes: bool) 
         signal(state.pid, libc::SIGKILL);
         wait_monitor(&dir, None);
     }
+    kill_orphans(&rec.id);
     ctx.store.remove_container(&rec.id)?;
     remove_files(&dir);
     if volumes {

@@ -10,7 +10,6 @@ use super::{confirm, print, Ctx};
 use crate::cli::{PruneArgs, RmiArgs};
 use crate::error::{msg, print_error, CliError};
 use crate::format::units;
-use crate::views;
 
 /// What one removal did, in order: ("Untagged"|"Deleted", what).
 #[derive(Default)]
@@ -125,7 +124,7 @@ fn delete(
     if out.chain_users.is_none() {
         let mut users: HashMap<Digest, usize> = HashMap::new();
         for layers in ctx.store.all_image_layers()?.values() {
-            for c in views::chain_ids(layers) {
+            for c in gantry_store::chain_ids(layers) {
                 *users.entry(c).or_default() += 1;
             }
         }
@@ -139,7 +138,7 @@ fn delete(
         return Ok(());
     }
     out.events.push((deleted_word, id.to_string()));
-    let chains = views::chain_ids(&diff_ids);
+    let chains = gantry_store::chain_ids(&diff_ids);
     let users = out.chain_users.get_or_insert_with(HashMap::new);
     // A chain is released when this image was its only user (docker reports by chain).
     let released = chains.iter().rev().take_while(|c| users.get(*c).copied().unwrap_or(0) <= 1).count();
