@@ -303,7 +303,12 @@ impl Builder<'_> {
     }
 
     /// `COPY --from=`: a stage by name or index, else an image in the store.
-    fn copy_source(&mut self, from: &str, results: &[Option<State>], df: &Dockerfile) -> Result<State, BuildError> {
+    pub(crate) fn copy_source(
+        &mut self,
+        from: &str,
+        results: &[Option<State>],
+        df: &Dockerfile,
+    ) -> Result<State, BuildError> {
         let lower = from.to_ascii_lowercase();
         let index = from
             .parse::<usize>()

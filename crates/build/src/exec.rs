@@ -271,15 +271,18 @@ fn plan(df: &Dockerfile, target: usize, meta: &[(String, String)], lexer: &Lexer
             d.push(j);
         }
         for c in &stage.commands {
-            if let Instruction::Copy(copy) = &c.instruction {
-                if let Some(from) = &copy.from {
-                    if let Ok(n) = from.parse::<usize>() {
-                        if n < df.stages.len() {
-                            d.push(n);
-                        }
-                    } else if let Some(j) = by_name(from, df.stages.len()) {
-                        d.push(j);
+            let froms: Vec<&String> = match &c.instruction {
+                Instruction::Copy(copy) => copy.from.iter().collect(),
+                Instruction::Run(run) => run.mounts.iter().filter_map(|m| m.from.as_ref()).collect(),
+                _ => Vec::new(),
+            };
+            for from in froms {
+                if let Ok(n) = from.parse::<usize>() {
+                    if n < df.stages.len() {
+                        d.push(n);
                     }
+                } else if let Some(j) = by_name(from, df.stages.len()) {
+                    d.push(j);
                 }
             }
         }
@@ -730,7 +733,7 @@ impl Builder<'_> {
                 };
                 return self.copy(st, id, began, cmd, &spec, results, df, no_cache);
             }
-            Instruction::Run(run) => return self.run(st, id, began, cmd, run, args, no_cache),
+            Instruction::Run(run) => return self.run(st, id, began, cmd, run, args, results, df, no_cache),
             Instruction::From(_) | Instruction::Arg(_) => return Ok(()),
         };
         self.metadata(st, id, began, &created_by, change, args, no_cache)

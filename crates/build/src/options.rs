@@ -30,6 +30,9 @@ pub struct BuildOptions {
     pub network: gantry_runtime::Network,
     /// An external OCI runtime for RUN (runc's command line) instead of the builtin one.
     pub runtime: Option<PathBuf>,
+    /// `--secret id=...`: secrets RUN --mount=type=secret can use, by id. Never part of
+    /// a layer, the history or a cache key.
+    pub secrets: BTreeMap<String, Vec<u8>>,
 }
 
 /// What a build made.

@@ -8,13 +8,14 @@ use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::Instant;
 
-use gantry_dockerfile::instructions::{Command, Run, ShellOrExec};
+use gantry_dockerfile::instructions::{parse_mount, Command, Dockerfile, MountType, Run, Sharing, ShellOrExec};
 use gantry_image::Digest;
 use gantry_layer::apply::RootDir;
 use gantry_runtime::helper::START_ERROR;
 use gantry_runtime::{ContainerSpec, Executor, Mount, MountKind, Network};
 
 use crate::exec::{key_of, Builder, State, PROXY_ARGS};
+use crate::fsview::clean;
 use crate::layerwriter::write_stream;
 use crate::options::Event;
 use crate::BuildError;
@@ -75,11 +76,10 @@ impl Builder<'_> {
         cmd: &Command,
         run: &Run,
         args: &[(String, String)],
+        results: &[Option<State>],
+        df: &Dockerfile,
         no_cache: bool,
     ) -> Result<(), BuildError> {
-        if !run.mounts.is_empty() {
-            return Err(BuildError::at(cmd, "RUN --mount is not supported yet".into()));
-        }
         if run.security.as_deref() == Some("insecure") {
             return Err(BuildError::at(cmd, "RUN --security=insecure is not allowed".into()));
         }
@@ -120,6 +120,29 @@ impl Builder<'_> {
         }
         let user = c.user.clone().unwrap_or_default();
         let cwd = c.working_dir.clone().filter(|w| !w.is_empty()).unwrap_or_else(|| "/".into());
+        // Mount values may use the stage's variables, as in BuildKit.
+        let env_pairs: Vec<(String, String)> = env
+            .iter()
+            .map(|e| e.split_once('=').map_or((e.clone(), String::new()), |(k, v)| (k.into(), v.into())))
+            .collect();
+        let mut mounts = Vec::new();
+        for m in &run.mounts {
+            let m = if m.needs_expansion {
+                let expand =
+                    |w: &str| self.lexer.expand_word(w, &env_pairs).map(|e| e.value).map_err(|e| e.to_string());
+                parse_mount(&m.spec, Some(&expand)).map_err(|e| BuildError::at(cmd, e))?
+            } else {
+                m.clone()
+            };
+            mounts.push(m);
+        }
+        let mut mount_keys = Vec::new();
+        let mut sources = Vec::new();
+        for m in &mounts {
+            let (key, source) = self.mount_source(m, cmd, results, df)?;
+            mount_keys.push(key);
+            sources.push(source);
+        }
         let key = key_of(&[
             st.key.as_bytes(),
             created_by.as_bytes(),
@@ -127,6 +150,7 @@ impl Builder<'_> {
             env.join("\n").as_bytes(),
             user.as_bytes(),
             cwd.as_bytes(),
+            mount_keys.join("\n").as_bytes(),
         ]);
         let entry = self.history(created_by, true);
         self.cached(st, id, began, key, no_cache, |b, st| {
@@ -139,11 +163,35 @@ impl Builder<'_> {
                 &read_in_root(&root, "etc/group"),
             )
             .map_err(|e| BuildError::at(cmd, e))?;
-            let created: Vec<&str> = MOUNT_POINTS
+            let mut created: Vec<String> = MOUNT_POINTS
                 .iter()
                 .copied()
                 .filter(|p| std::fs::symlink_metadata(sandbox.rootfs().join(p)).is_err())
+                .map(String::from)
                 .collect();
+            let mut run_mounts = Vec::new();
+            let mut run_env = env.clone();
+            let mut _locks = Vec::new();
+            for (i, (m, source)) in mounts.iter().zip(&sources).enumerate() {
+                let rel = clean(&mount_target(m, &cwd));
+                // The target and any parent the runtime makes for it are not the step's.
+                let mut prefix = String::new();
+                for part in rel.split('/').filter(|p| !p.is_empty()) {
+                    prefix = if prefix.is_empty() { part.to_string() } else { format!("{prefix}/{part}") };
+                    if !root.is_dir(prefix.as_bytes()) && root.open_file(prefix.as_bytes()).is_err() {
+                        created.push(prefix.clone());
+                    }
+                }
+                let scratch = sandbox.dir().join(format!("mount-{i}"));
+                match b.attach_mount(m, source, &scratch, cmd)? {
+                    Attached::Mount(mount, lock) => {
+                        run_mounts.push(Mount { destination: format!("/{rel}"), ..mount });
+                        _locks.extend(lock);
+                    }
+                    Attached::Env(k, v) => run_env.push(format!("{k}={v}")),
+                    Attached::Nothing => {}
+                }
+            }
             let files = sandbox.dir().join("files");
             std::fs::create_dir_all(&files).map_err(|e| BuildError::Layer(format!("{}: {e}", files.display())))?;
             let write = |name: &str, text: String| {
@@ -166,12 +214,15 @@ impl Builder<'_> {
             let spec = ContainerSpec {
                 rootfs: sandbox.rootfs().to_path_buf(),
                 args: argv.clone(),
-                env: env.clone(),
+                env: run_env,
                 cwd: cwd.clone(),
                 user,
                 hostname: "buildkitsandbox".into(),
                 network,
-                mounts: vec![bind("/etc/hosts", hosts), bind("/etc/resolv.conf", resolv)],
+                mounts: [bind("/etc/hosts", hosts), bind("/etc/resolv.conf", resolv)]
+                    .into_iter()
+                    .chain(run_mounts)
+                    .collect(),
                 ..Default::default()
             };
             let cid = format!("build-{:016x}", unique_id());
@@ -194,6 +245,9 @@ impl Builder<'_> {
                 ));
             }
             sandbox.unmount()?;
+            for i in 0..mounts.len() {
+                gantry_store::unmount_rootfs(&sandbox.dir().join(format!("mount-{i}")));
+            }
             let skip: Vec<&[u8]> = created.iter().map(|p| p.as_bytes()).collect();
             let upper = sandbox.upper();
             let rec = write_stream(b.store, |out| {
@@ -205,7 +259,7 @@ impl Builder<'_> {
             st.view = None;
             let chain: Vec<Digest> = st.layers.iter().map(|l| l.diff_id).collect();
             // Mount points made only for the run are not part of the snapshot either.
-            for p in &created {
+            for p in created.iter().rev() {
                 let _ = std::fs::remove_file(upper.join(p)).or_else(|_| std::fs::remove_dir(upper.join(p)));
             }
             b.store.commit_sandbox(sandbox, &chain)?;
@@ -248,6 +302,203 @@ impl Builder<'_> {
         }
         let status = child.wait().map_err(|e| BuildError::at(cmd, format!("waiting for {argv:?}: {e}")))?;
         Ok(status.code().unwrap_or(128))
+    }
+}
+
+/// Where a RUN mount's content comes from, decided before the cache lookup.
+enum MountSource {
+    /// A directory or file of the context.
+    Context(std::path::PathBuf),
+    /// A path of another stage's or image's filesystem.
+    Stage(Box<State>, String),
+    None,
+}
+
+/// What a mount gives the container.
+enum Attached {
+    Mount(Mount, Option<std::fs::File>),
+    Env(String, String),
+    Nothing,
+}
+
+/// The target a mount appears at (relative ones under the working directory).
+fn mount_target(m: &gantry_dockerfile::instructions::Mount, cwd: &str) -> String {
+    let t = match (&m.target, m.typ) {
+        (Some(t), _) => t.clone(),
+        (None, MountType::Secret) => format!("/run/secrets/{}", m.id.clone().or(m.source.clone()).unwrap_or_default()),
+        (None, _) => String::new(),
+    };
+    if t.starts_with('/') {
+        t
+    } else {
+        format!("{cwd}/{t}")
+    }
+}
+
+impl Builder<'_> {
+    /// Resolves a mount's source and what it adds to the step's cache key: a context
+    /// bind adds the digest of the files it shows, a stage bind the stage's key, a
+    /// secret only its id (never its value).
+    fn mount_source(
+        &mut self,
+        m: &gantry_dockerfile::instructions::Mount,
+        cmd: &Command,
+        results: &[Option<State>],
+        df: &Dockerfile,
+    ) -> Result<(String, MountSource), BuildError> {
+        let spec = format!(
+            "{}|{}|{:?}|{:?}|{}",
+            m.typ.as_str(),
+            m.target.clone().unwrap_or_default(),
+            m.source,
+            m.id,
+            m.readonly
+        );
+        match m.typ {
+            MountType::Bind => {
+                let source = m.source.clone().unwrap_or_default();
+                match &m.from {
+                    Some(from) => {
+                        let state =
+                            self.copy_source(from, results, df).map_err(|e| BuildError::at(cmd, e.to_string()))?;
+                        Ok((format!("{spec}|{}", state.key), MountSource::Stage(Box::new(state), source)))
+                    }
+                    None => {
+                        let roots = self
+                            .context
+                            .select(if source.is_empty() { "." } else { &source })
+                            .map_err(|e| BuildError::at(cmd, e.to_string()))?;
+                        let digest = self.context.digest(self.store, &roots)?;
+                        let root = std::fs::canonicalize(self.context.root())
+                            .map_err(|e| BuildError::Context(e.to_string()))?;
+                        let path = std::fs::canonicalize(root.join(clean(&source)))
+                            .map_err(|e| BuildError::at(cmd, format!("mount source {source}: {e}")))?;
+                        if !path.starts_with(&root) {
+                            return Err(BuildError::at(
+                                cmd,
+                                format!("mount source {source} is outside the build context"),
+                            ));
+                        }
+                        Ok((format!("{spec}|{digest}"), MountSource::Context(path)))
+                    }
+                }
+            }
+            MountType::Cache | MountType::Tmpfs | MountType::Secret => Ok((spec, MountSource::None)),
+            MountType::Ssh => Err(BuildError::at(cmd, "RUN --mount=type=ssh is not supported yet".into())),
+        }
+    }
+
+    /// Makes a mount ready in the sandbox's scratch directory `scratch`.
+    fn attach_mount(
+        &mut self,
+        m: &gantry_dockerfile::instructions::Mount,
+        source: &MountSource,
+        scratch: &std::path::Path,
+        cmd: &Command,
+    ) -> Result<Attached, BuildError> {
+        let io = |what: &std::path::Path, e: std::io::Error| BuildError::Layer(format!("{}: {e}", what.display()));
+        let bind = |source: std::path::PathBuf, readonly: bool| Mount {
+            destination: String::new(),
+            source,
+            kind: MountKind::Bind,
+            readonly,
+        };
+        match (m.typ, source) {
+            (MountType::Bind, MountSource::Context(path)) => {
+                if m.readonly || !path.is_dir() {
+                    Ok(Attached::Mount(bind(path.clone(), m.readonly), None))
+                } else {
+                    // Writes go to a scratch overlay and vanish with the step, as in BuildKit.
+                    let top = self.store.mount_scratch_over(path, scratch)?;
+                    Ok(Attached::Mount(bind(top, false), None))
+                }
+            }
+            (MountType::Bind, MountSource::Stage(state, source)) => {
+                let diff_ids: Vec<Digest> = state.layers.iter().map(|l| l.diff_id).collect();
+                let mut state = (**state).clone();
+                let view = self.view(&mut state)?;
+                let real = view.resolve_path(source, true).ok_or_else(|| {
+                    BuildError::at(
+                        cmd,
+                        format!("mount source {source:?} not found in {}", m.from.clone().unwrap_or_default()),
+                    )
+                })?;
+                let top = self.store.mount_rootfs(scratch, &diff_ids)?;
+                Ok(Attached::Mount(bind(top.join(real), m.readonly), None))
+            }
+            (MountType::Cache, _) => {
+                let id = m.id.clone().or(m.target.clone()).unwrap_or_default();
+                let dir = self.store.root().join("cache-mounts").join(key_of(&[id.as_bytes()]).hex());
+                if !dir.exists() {
+                    std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
+                    use std::os::unix::fs::PermissionsExt;
+                    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(m.mode.unwrap_or(0o755)))
+                        .map_err(|e| io(&dir, e))?;
+                    let _ = std::os::unix::fs::chown(&dir, Some(m.uid.unwrap_or(0)), Some(m.gid.unwrap_or(0)));
+                }
+                // locked: one RUN at a time; private: a fresh directory when it is busy.
+                let lock_path = dir.with_extension("lock");
+                let lock = std::fs::File::options()
+                    .create(true)
+                    .truncate(false)
+                    .write(true)
+                    .open(&lock_path)
+                    .map_err(|e| io(&lock_path, e))?;
+                let busy = rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err();
+                match m.sharing.unwrap_or(Sharing::Shared) {
+                    Sharing::Locked if busy => {
+                        rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
+                            .map_err(|e| io(&lock_path, e.into()))?;
+                        Ok(Attached::Mount(bind(dir, m.readonly), Some(lock)))
+                    }
+                    Sharing::Private if busy => {
+                        std::fs::create_dir_all(scratch).map_err(|e| io(scratch, e))?;
+                        Ok(Attached::Mount(bind(scratch.to_path_buf(), m.readonly), None))
+                    }
+                    Sharing::Shared => {
+                        drop(lock);
+                        Ok(Attached::Mount(bind(dir, m.readonly), None))
+                    }
+                    _ => Ok(Attached::Mount(bind(dir, m.readonly), Some(lock))),
+                }
+            }
+            (MountType::Tmpfs, _) => Ok(Attached::Mount(
+                Mount {
+                    destination: String::new(),
+                    source: Default::default(),
+                    kind: MountKind::Tmpfs,
+                    readonly: false,
+                },
+                None,
+            )),
+            (MountType::Secret, _) => {
+                let id =
+                    m.id.clone()
+                        .or(m.source.clone())
+                        .or(m.target.as_ref().and_then(|t| t.rsplit('/').next().map(String::from)))
+                        .unwrap_or_default();
+                let Some(value) = self.opts.secrets.get(&id) else {
+                    if m.required {
+                        return Err(BuildError::at(cmd, format!("secret {id} not found")));
+                    }
+                    return Ok(Attached::Nothing);
+                };
+                if let Some(var) = &m.env {
+                    if m.target.is_none() {
+                        return Ok(Attached::Env(var.clone(), String::from_utf8_lossy(value).into_owned()));
+                    }
+                }
+                std::fs::create_dir_all(scratch).map_err(|e| io(scratch, e))?;
+                let file = scratch.join("secret");
+                std::fs::write(&file, value).map_err(|e| io(&file, e))?;
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(m.mode.unwrap_or(0o400)))
+                    .map_err(|e| io(&file, e))?;
+                let _ = std::os::unix::fs::chown(&file, Some(m.uid.unwrap_or(0)), Some(m.gid.unwrap_or(0)));
+                Ok(Attached::Mount(bind(file, true), None))
+            }
+            (MountType::Ssh, _) | (MountType::Bind, MountSource::None) => Ok(Attached::Nothing),
+        }
     }
 }
 

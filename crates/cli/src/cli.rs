@@ -679,6 +679,9 @@ pub struct BuildArgs {
     /// Set type of progress output (auto, plain, tty)
     #[arg(long, default_value = "auto", value_parser = ["auto", "plain", "tty"])]
     pub progress: String,
+    /// Secret to expose to the build (format: "id=mysecret[,src=/local/secret]" or "id=x,env=VAR")
+    #[arg(long)]
+    pub secret: Vec<String>,
     /// Set the networking mode for the RUN instructions during build (host, none)
     #[arg(long, default_value = "default", value_parser = ["default", "host", "none"])]
     pub network: String,

@@ -113,3 +113,57 @@ fn runc_gives_the_same_image() {
     assert_eq!(s.files("b:1"), other.files("b:1"));
     assert!(built_in.starts_with("sha256:") && with_runc.starts_with("sha256:"), "{built_in} {with_runc}");
 }
+
+/// RUN --mount: bind (context and stage, read-only by default, rw writes discarded),
+/// cache (kept across builds, never in the layer), tmpfs, secret (file and env,
+/// never in a layer, the history or the cache key).
+#[test]
+fn run_mounts() {
+    let s = BuildEnv::new(BIN);
+    s.file("src/input.txt", "from context\n");
+    let secret = s.path("token");
+    std::fs::write(&secret, "s3cr3t").unwrap();
+    s.file(
+        "Dockerfile",
+        "FROM busybox AS tool\nRUN echo tool-output > /made\n\
+         FROM busybox\n\
+         RUN --mount=type=bind,source=src,target=/in cat /in/input.txt > /copied && ! touch /in/x 2>/dev/null\n\
+         RUN --mount=type=bind,source=src,target=/in,rw touch /in/scratch && cat /in/input.txt > /rw-ok\n\
+         RUN --mount=type=bind,from=tool,source=/made,target=/from-tool cat /from-tool > /tool.txt\n\
+         RUN --mount=type=cache,target=/cache echo run >> /cache/count && wc -l < /cache/count > /cache-count\n\
+         RUN --mount=type=tmpfs,target=/scratch mount | grep -c ' /scratch ' > /tmpfs-ok && echo x > /scratch/y\n\
+         RUN --mount=type=secret,id=token cat /run/secrets/token | wc -c > /secret-len\n\
+         RUN --mount=type=secret,id=token,env=TOKEN test \"${#TOKEN}\" = 6 && echo yes > /secret-env\n",
+    );
+    let src = format!("id=token,src={}", secret.display());
+    s.build_ok(&["-t", "m:1", "--secret", &src]);
+    let fs = s.files("m:1");
+    assert_eq!(fs["copied"].3, "from context\n");
+    assert_eq!(fs["rw-ok"].3, "from context\n");
+    assert!(!s.ctx.path().join("src/scratch").exists(), "rw bind writes are thrown away");
+    assert_eq!(fs["tool.txt"].3, "tool-output\n");
+    assert_eq!(fs["cache-count"].3, "1\n");
+    assert_eq!(fs["tmpfs-ok"].3, "1\n");
+    assert_eq!(fs["secret-len"].3, "6\n");
+    assert_eq!(fs["secret-env"].3, "yes\n");
+    for mount_only in
+        ["in", "in/input.txt", "from-tool", "cache", "cache/count", "scratch", "run/secrets/token", "run/secrets"]
+    {
+        assert!(!fs.contains_key(mount_only), "{mount_only} belongs to a mount, not a layer");
+    }
+    // No layer, history entry or config holds the secret.
+    let out = s.path("m.tar");
+    s.g.ok(&["save", "-o", out.to_str().unwrap(), "m:1"]);
+    let bytes = std::fs::read(&out).unwrap();
+    assert!(!bytes.windows(6).any(|w| w == b"s3cr3t"), "the secret leaked into the image");
+    // The cache mount persists: a changed step runs again and sees the earlier run.
+    s.file("src/input.txt", "changed\n");
+    s.build_ok(&["-t", "m:2", "--secret", &src]);
+    assert_eq!(s.files("m:2")["copied"].3, "changed\n", "a context bind is part of the cache key");
+    let r = s.build(&["-t", "m:3", "--no-cache"]);
+    assert!(!r.success(), "a missing secret is an error unless the mount is optional");
+    s.file("Dockerfile", "FROM busybox\nRUN --mount=type=secret,id=absent test ! -e /run/secrets/absent\n");
+    s.build_ok(&["-t", "m:4"]);
+    s.g.ok(&["builder", "prune", "-a", "-f"]);
+    assert_eq!(std::fs::read_dir(s.g.root().join("cache-mounts")).unwrap().count(), 0, "prune -a empties cache mounts");
+}

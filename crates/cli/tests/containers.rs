@@ -23,6 +23,15 @@ fn inspect(g: &Gantry, name: &str) -> Value {
     v[0].clone()
 }
 
+/// Waits until the container's log contains `text` (its handlers are set up by then).
+fn wait_log(g: &Gantry, name: &str, text: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !g.ok(&["logs", name]).contains(text) {
+        assert!(Instant::now() < deadline, "{name} never logged {text:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Mounts under the store root (there must be none once nothing runs).
 fn mounts_under(root: &Path) -> Vec<String> {
     let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
@@ -156,7 +165,17 @@ fn stop_kills_after_the_timeout_and_kill_sends_signals() {
     let took = began.elapsed();
     assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(8), "{took:?}");
     assert_eq!(inspect(&s.g, "stubborn")["State"]["ExitCode"], 137);
-    s.g.ok(&["run", "-d", "--name", "kk", "busybox", "sh", "-c", "trap 'exit 7' USR1; while true; do sleep 0.1; done"]);
+    s.g.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "kk",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'exit 7' USR1; echo ready; while true; do sleep 0.1; done",
+    ]);
+    wait_log(&s.g, "kk", "ready");
     assert_eq!(s.g.ok(&["kill", "-s", "USR1", "kk"]), "kk\n");
     assert_eq!(s.g.ok(&["wait", "kk"]), "7\n");
     let r = s.g.run(&["kill", "kk"]);
@@ -378,6 +397,7 @@ fn runc_runs_the_same_containers() {
         "-c",
         "trap 'exit 0' TERM; echo up; while true; do sleep 0.1; done",
     ]);
+    wait_log(&s.g, "rc", "up");
     assert_eq!(s.g.ok(&["exec", "rc", "echo", "joined"]), "joined\n");
     assert_eq!(inspect(&s.g, "rc")["HostConfig"]["Runtime"], runc);
     s.g.ok(&["stop", "rc"]);
@@ -580,6 +600,10 @@ fn a_dead_monitor_means_exited_and_rm_cleans_up() {
     assert!(s.g.ok(&["ps", "-a"]).contains("Exited (255)"));
     s.g.ok(&["rm", "orphan"]);
     std::thread::sleep(Duration::from_millis(100));
-    assert!(!Path::new(&format!("/proc/{pid}")).exists() || std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| s.contains(" Z ")).unwrap_or(true), "the container's process was left running");
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists()
+            || std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| s.contains(" Z ")).unwrap_or(true),
+        "the container's process was left running"
+    );
     assert!(mounts_under(s.g.root()).is_empty());
 }

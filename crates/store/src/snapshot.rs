@@ -183,6 +183,19 @@ impl Store {
         Ok(rootfs)
     }
 
+    /// Mounts at `dir/rootfs` a writable overlay over the directory `lower` whose
+    /// changes go to `dir/upper` and are thrown away with `dir` (RUN --mount=rw).
+    pub fn mount_scratch_over(&self, lower: &Path, dir: &Path) -> Result<PathBuf, StoreError> {
+        for d in ["upper", "work", "rootfs"] {
+            let p = dir.join(d);
+            std::fs::create_dir_all(&p).map_err(io(&p))?;
+        }
+        let rootfs = dir.join("rootfs");
+        mount_overlay(&[lower.to_path_buf()], &dir.join("upper"), &dir.join("work"), &rootfs)
+            .map_err(|e| StoreError::io(&rootfs, e))?;
+        Ok(rootfs)
+    }
+
     /// A new sandbox: an overlay of the chain, writable, mounted at its `rootfs`.
     pub fn sandbox(&self, diff_ids: &[Digest]) -> Result<Sandbox, StoreError> {
         let dir = self.root().join("sandboxes").join(format!("{:016x}", rand::random::<u64>()));

@@ -133,6 +133,43 @@ impl Progress for Display {
     }
 }
 
+/// `--secret` values as buildx reads them: `id=ID` with `src=`/`source=` (a file) or
+/// `env=` (a variable); `type=file|env` may say which; without either, the variable
+/// named like the id, else a file named like it.
+fn secrets(values: &[String]) -> Result<BTreeMap<String, Vec<u8>>, CliError> {
+    let mut out = BTreeMap::new();
+    for v in values {
+        let mut id = None;
+        let mut src = None;
+        let mut env = None;
+        let mut kind = None;
+        for field in v.split(',') {
+            match field.split_once('=') {
+                Some(("id", x)) => id = Some(x.to_string()),
+                Some(("src" | "source", x)) => src = Some(x.to_string()),
+                Some(("env", x)) => env = Some(x.to_string()),
+                Some(("type", x)) if x == "file" || x == "env" => kind = Some(x.to_string()),
+                _ => return Err(CliError::Usage(format!("invalid secret {v:?}: unexpected {field:?}"))),
+            }
+        }
+        let id = id.ok_or_else(|| CliError::Usage(format!("invalid secret {v:?}: id is required")))?;
+        let value = match (kind.as_deref(), &src, &env) {
+            (Some("env"), _, _) | (None, None, Some(_)) => {
+                let var = env.clone().or(src.clone()).unwrap_or_else(|| id.clone());
+                std::env::var(&var)
+                    .map_err(|_| msg(format!("secret {id}: environment variable {var} is not set")))?
+                    .into_bytes()
+            }
+            _ => {
+                let path = src.clone().unwrap_or_else(|| id.clone());
+                std::fs::read(&path).map_err(|e| msg(format!("secret {id}: {path}: {e}")))?
+            }
+        };
+        out.insert(id, value);
+    }
+    Ok(out)
+}
+
 fn parse_kv(flag: &str, v: &str, from_env: bool) -> Result<(String, String), CliError> {
     match v.split_once('=') {
         Some((k, val)) if !k.is_empty() => Ok((k.to_string(), val.to_string())),
@@ -645,6 +682,7 @@ pub fn build(ctx: &mut Ctx, a: &BuildArgs) -> Result<(), CliError> {
         source_date_epoch,
         network: if a.network == "none" { Network::None } else { Network::Host },
         runtime: ctx.runtime.clone(),
+        secrets: secrets(&a.secret)?,
     };
     // Images that existed before: a non-image output must not remove one of them.
     let existing: HashSet<Digest> =

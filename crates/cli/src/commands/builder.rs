@@ -155,6 +155,18 @@ pub fn prune(ctx: &mut Ctx, a: &BuilderPruneArgs) -> Result<(), CliError> {
         deleted.push(r.key);
     }
     ctx.store.cache_remove(&deleted)?;
+    // RUN --mount=type=cache directories are build cache too; `-a` without filters
+    // removes them (a cache mount in use by a running build keeps its open files).
+    if a.all && until.is_none() && keep_storage.is_none() {
+        let mounts = ctx.store.root().join("cache-mounts");
+        if let Ok(entries) = std::fs::read_dir(&mounts) {
+            for e in entries.flatten() {
+                reclaimed += dir_size(&e.path());
+                let _ =
+                    if e.path().is_dir() { std::fs::remove_dir_all(e.path()) } else { std::fs::remove_file(e.path()) };
+            }
+        }
+    }
     // Never wait for a running command: if one is working, the next prune sweeps.
     let gc = ctx.store.gc(false)?;
     if gc.skipped {
@@ -173,6 +185,19 @@ pub fn prune(ctx: &mut Ctx, a: &BuilderPruneArgs) -> Result<(), CliError> {
     text.push_str(&format!("Total reclaimed space: {}\n", units::human_size_with_precision(reclaimed as f64, 4)));
     print(&text);
     Ok(())
+}
+
+/// Bytes of regular files under `dir` (not following links).
+pub fn dir_size(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_size(&e.path()),
+            Ok(t) if t.is_file() => e.metadata().map(|m| m.len()).unwrap_or(0),
+            _ => 0,
+        })
+        .sum()
 }
 
 #[cfg(test)]

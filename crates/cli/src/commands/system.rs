@@ -52,7 +52,7 @@ pub fn df(ctx: &Ctx, a: &DfArgs) -> Result<(), CliError> {
     let (mut running, mut c_size, mut c_reclaim) = (0usize, 0u64, 0u64);
     for c in &containers {
         let dir = ctx.store.container_dir(&c.id);
-        let written = dir_size(&dir.join("upper"));
+        let written = super::builder::dir_size(&dir.join("upper"));
         c_size += written;
         let live = gantry_runtime::container::State::live(&dir)
             .is_ok_and(|s| s.status == gantry_runtime::container::Status::Running);
@@ -91,19 +91,6 @@ pub fn df(ctx: &Ctx, a: &DfArgs) -> Result<(), CliError> {
     let format = Format::parse(a.format.as_deref().unwrap_or(DF_TABLE), DF_TABLE);
     print(&render(&format, &rows, &headers)?);
     Ok(())
-}
-
-/// Bytes of regular files under `dir` (not following links).
-fn dir_size(dir: &std::path::Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
-    entries
-        .flatten()
-        .map(|e| match e.file_type() {
-            Ok(t) if t.is_dir() => dir_size(&e.path()),
-            Ok(t) if t.is_file() => e.metadata().map(|m| m.len()).unwrap_or(0),
-            _ => 0,
-        })
-        .sum()
 }
 
 /// Which snapshotter containers will use: overlayfs where the kernel has it.
