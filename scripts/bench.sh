@@ -1,31 +1,43 @@
 #!/usr/bin/env bash
 # scripts/bench.sh - measure issue 2's speed requirements (W6 save/load of the
-# ~1 GiB image, W8 `images` with 1,000 images, peak RSS) with the shared
-# benchmark workloads, docker and podman measured in the same run beside gantry,
-# plus a plain copy of the same archive on the same disk.  Run as root:
+# ~1 GiB image, W8 `images` with 1,000 images, peak RSS) and issue 3's build
+# requirements (W1 cold multi-stage build, W2 cached rebuild, W3 one file
+# changed, W4 one RUN writing 1 GiB) with the shared benchmark workloads, the
+# peers (docker, podman; buildah for builds with BUILDAH=1) measured in the same
+# run beside gantry, plus host baselines (a plain copy of the W6 archive; W4's
+# RUN commands run directly on the host) on the same disk.  Run as root:
 #
-#   scripts/bench.sh
+#   scripts/bench.sh                        # W6 W8
+#   WORKLOADS="W1 W2 W3 W4" scripts/bench.sh
 #
 # The workloads are called in place from ../shared/bench (relative to the repo
 # root); nothing is written inside the repository.  Env knobs:
 #   BENCH_DATA   data, archives, logs, results (default /var/tmp/gantry-bench)
 #   BENCH_RESULTS  results file (default: a fresh $BENCH_DATA/results-<UTC>.jsonl)
 #   RUNS         runs per W6 measurement (default 5); W8 uses W8_RUNS (default 10)
+#   W1_RUNS, W2_RUNS, W3_RUNS, W4_RUNS  runs per build measurement (3, 5, 5, 3)
 #   W8_N         images for W8 (default 1000)
-#   WORKLOADS    which to run, of "W6 W8" (default both)
+#   WORKLOADS    which to run, of "W1 W2 W3 W4 W6 W8" (default "W6 W8")
+#   BUILDAH      1: also measure buildah (`buildah build --layers`) in W1-W3
 #   PODMAN_W8_DISTINCT_RUNS  listings of podman's 1,000 distinct images (default 1;
 #                0 skips it: podman 4.3 needs ~4 min per listing, ANCHORS.md: 235 s)
 #   WAIT_QUIET   1 (default): before timing, wait (up to WAIT_MAX s, default 2400)
 #                until no cargo/rustc ran for 60 s and the 1-min load < 0.8
 #   KEEP_TOOLS   1: skip the final cleanup of the bench images (for debugging)
+#   GANTRY_BIN   measure this gantry binary instead of building one (e.g. the
+#                $BENCH_DATA/bin/gantry of an earlier run, to re-run a workload
+#                with the same binary while the tree has moved on)
 #
 # Steps: build gantry; start dockerd on the default socket if `docker info`
-# fails; write $BENCH_DATA/containers.conf for podman; build bench/w4 with docker
-# (W4, 1 run) and give the same image to gantry and podman (`docker save` ->
-# `load`); W6 for docker, podman, gantry; plain-copy baselines of gantry's
-# archive; W8 for gantry, docker, podman; report; cleanup (bench images removed
-# from every tool, gantry's root removed, the dockerd this script started
-# stopped; bases and generated archives kept in $BENCH_DATA).
+# fails; write $BENCH_DATA/containers.conf for podman/buildah; with W6: build
+# bench/w4 with docker (1 run) and give the same image to gantry and podman
+# (`docker save` -> `load`); wait for quiet; W1, W2, W3 for docker, [buildah,]
+# gantry (tools interleaved per workload; W2/W3 reuse each tool's W1 cache);
+# W4 for the host loop, docker, gantry; W6 for docker, podman, gantry;
+# plain-copy baselines of gantry's archive; W8 for gantry, docker, podman;
+# report; cleanup (bench images removed from every tool, gantry's root removed,
+# the dockerd this script started stopped; bases, the W1 context and generated
+# archives kept in $BENCH_DATA).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -41,7 +53,11 @@ mkdir -p "$BENCH_LOGS"
 LOG=$BENCH_DATA/bench-$STAMP.log
 exec > >(tee -a "$LOG") 2>&1
 RUNS=${RUNS:-5}
+W1_RUNS=${W1_RUNS:-3} W2_RUNS=${W2_RUNS:-5} W3_RUNS=${W3_RUNS:-5} W4_RUNS=${W4_RUNS:-3}
 W8_RUNS=${W8_RUNS:-10}
+WORKLOADS=${WORKLOADS:-W6 W8}
+want() { [[ " $WORKLOADS " == *" $1 "* ]]; }
+BTOOLS=(docker); [ "${BUILDAH:-0}" = 1 ] && BTOOLS+=(buildah); BTOOLS+=(gantry)
 export W8_N=${W8_N:-1000}
 TIMEIT=(python3 "$BENCH/lib/timeit.py")
 say() { echo "== $(date -u +%H:%M:%S) $*"; }
@@ -49,14 +65,20 @@ say() { echo "== $(date -u +%H:%M:%S) $*"; }
 
 # 1. gantry, as built from the tree now; a private copy so that a concurrent
 #    `cargo build` cannot swap the binary in the middle of the run.
+mkdir -p "$BENCH_DATA/bin"
+if [ -n "${GANTRY_BIN:-}" ]; then
+  say "using the prebuilt $GANTRY_BIN"
+  [ "$(realpath "$GANTRY_BIN")" = "$(realpath -m "$BENCH_DATA/bin/gantry")" ] || cp "$GANTRY_BIN" "$BENCH_DATA/bin/gantry"
+  GANTRY_SRC="prebuilt $GANTRY_BIN (not built by this run; identify it by its sha256)"
+else
 say "building gantry"
 (cd "$repo" && cargo build --release -p gantry-cli)
-mkdir -p "$BENCH_DATA/bin"
 cp "${CARGO_TARGET_DIR:-$repo/target}/release/gantry" "$BENCH_DATA/bin/gantry"
-export GANTRY=$BENCH_DATA/bin/gantry
 # what was built: HEAD and the uncommitted paths of the tree at build time
 GANTRY_SRC="$(cd "$repo" && git rev-parse --short HEAD 2>/dev/null) + $(cd "$repo" && git --no-optional-locks status --porcelain 2>/dev/null | wc -l) uncommitted paths"
 (cd "$repo" && git --no-optional-locks status --porcelain 2>/dev/null | sed 's/^/  uncommitted: /')
+fi
+export GANTRY=$BENCH_DATA/bin/gantry
 export GANTRY_ROOT=${GANTRY_ROOT:-$BENCH_DATA/gantry-root}
 
 # 2. peers
@@ -75,6 +97,23 @@ default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
 runtime = "runc"
 CONF
 export CONTAINERS_CONF=$BENCH_DATA/containers.conf
+# A dockerd started with --bridge=none (e.g. a test suite's private one) deletes
+# docker0 under the running dockerd; docker's RUN steps then fail with "could not
+# find bridge docker0".  Before each docker workload: restart the dockerd this
+# script started, or warn.
+docker_bridge() {
+  ip link show docker0 >/dev/null 2>&1 && return 0
+  if [ -n "$DOCKERD_PID" ]; then
+    say "docker0 is gone: restarting dockerd $DOCKERD_PID"
+    kill "$DOCKERD_PID"
+    for _ in $(seq 60); do kill -0 "$DOCKERD_PID" 2>/dev/null || break; sleep 0.5; done
+    dockerd --iptables=false >>"$BENCH_DATA/dockerd-$STAMP.log" 2>&1 &
+    DOCKERD_PID=$!
+    for _ in $(seq 120); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
+  else
+    say "WARNING: docker0 is gone; docker builds with RUN will fail until dockerd is restarted"
+  fi
+}
 
 # which bases were already in the peers' stores (those stay at the end)
 had() { case "$1" in docker) docker image inspect "$2" >/dev/null 2>&1 ;; podman) podman image exists "$2" ;; esac; }
@@ -103,9 +142,11 @@ finish() {
 }
 trap finish EXIT
 
-# 3. bench/w4 (1 GiB, one layer): built by docker (gantry has no build yet),
-#    then the same image loaded into gantry and podman, so that W6 finds it.
-say "W4: bench/w4 built by docker"
+# 3. for W6: bench/w4 (1 GiB, one layer) built by docker, then the same image
+#    loaded into gantry and podman, so that W6 finds it.
+if want W6; then
+docker_bridge
+say "W4: bench/w4 built by docker (for W6)"
 RUNS=1 "$BENCH/w4_layer_commit.sh" docker
 docker save -o "$BENCH_DATA/w4-docker.tar" bench/w4
 (source "$BENCH/lib/tools.sh"; set_tool gantry; tool_load_bases; set_tool podman; tool_load_bases)
@@ -116,6 +157,7 @@ for t in docker podman gantry; do
     || { echo "bench.sh: $t has no bench/w4 after loading it" >&2; exit 1; }
 done
 rm -f "$BENCH_DATA/w4-docker.tar"
+fi
 
 # 4. wait until the machine is quiet
 if [ "${WAIT_QUIET:-1}" = 1 ]; then
@@ -139,11 +181,58 @@ say "machine"
 echo "gantry: built $(date -u -r "$GANTRY" +%H:%M:%SZ) from $GANTRY_SRC, sha256 $(sha256sum "$GANTRY" | cut -c1-16)"
 echo "docker: client $(docker version --format '{{.Client.Version}}') engine $(docker version --format '{{.Server.Version}}')"
 echo "podman: $(podman version --format '{{.Client.Version}}')"
+[ "${BUILDAH:-0}" = 1 ] && echo "buildah: $(buildah --version)"
 echo "disk: $(df -hT "$BENCH_DATA" | awk 'NR==2{print $1, $2, $3}')"
 
-WORKLOADS=${WORKLOADS:-W6 W8}
-# 5. W6 save/load for the three tools, then the plain copy of gantry's archive
-if [[ " $WORKLOADS " == *" W6 "* ]]; then
+# 5. builds: W1 cold, W2 cached, W3 one late file changed (tools interleaved per
+#    workload; each tool's W2/W3 start from the cache its W1 left), then W4.
+if want W1 || want W2 || want W3; then
+  python3 "$BENCH/gen/w1_context.py" "$BENCH_DATA/w1" >/dev/null
+fi
+for W in W1 W2 W3; do
+  want $W || continue
+  case $W in W1) s=w1_cold_build.sh r=$W1_RUNS ;; W2) s=w2_cached_rebuild.sh r=$W2_RUNS ;; W3) s=w3_incremental.sh r=$W3_RUNS ;; esac
+  for t in "${BTOOLS[@]}"; do
+    [ "$t" = docker ] && docker_bridge
+    say "$W $t"
+    RUNS=$r "$BENCH/$s" "$t" || say "$W $t FAILED (exit $?)"
+  done
+done
+if want W2; then
+  # every cacheable step (15 of 18: all but the 3 FROMs) must be a cache hit
+  for t in "${BTOOLS[@]}"; do
+    f=$BENCH_LOGS/W2-$t-cached-$W2_RUNS.log
+    [ -f "$f" ] && echo "W2 $t, last run: $(grep -cE 'CACHED|Using cache' "$f") steps reported as cached ($f)"
+  done
+fi
+if want W2 || want W3; then
+  # the harness cannot see below the RSS of its own forked Python: gantry's own
+  # peak for one cached and one incremental build
+  say "gantry build peak RSS under /usr/bin/time (1 run each)"
+  GB=("$GANTRY" --root "$GANTRY_ROOT" build -t bench/w1 -f "$BENCH_DATA/w1/Dockerfile" "$BENCH_DATA/w1")
+  "${GB[@]}" >/dev/null 2>&1 || say "gantry build FAILED (exit $?)"
+  /usr/bin/time -o "$BENCH_LOGS/time-gantry-w2" -f "gantry W2 build: %e s, max RSS %M KiB, exit %x" \
+    "${GB[@]}" >/dev/null 2>&1 || true
+  cat "$BENCH_LOGS/time-gantry-w2"
+  python3 "$BENCH/gen/w1_context.py" "$BENCH_DATA/w1" --late "version = $(date +%s%N)" >/dev/null
+  /usr/bin/time -o "$BENCH_LOGS/time-gantry-w3" -f "gantry W3 build: %e s, max RSS %M KiB, exit %x" \
+    "${GB[@]}" >/dev/null 2>&1 || true
+  cat "$BENCH_LOGS/time-gantry-w3"
+  python3 "$BENCH/gen/w1_context.py" "$BENCH_DATA/w1" --reset-late >/dev/null
+  "${GB[@]}" >/dev/null 2>&1 || say "gantry build FAILED (exit $?)"
+fi
+if want W4; then
+  # the host baseline: the RUN's shell loop by /usr/bin/busybox sh, same disk
+  say "W4 host"; RUNS=$W4_RUNS "$BENCH/w4_layer_commit.sh" host || say "W4 host FAILED (exit $?)"
+  for t in docker gantry; do
+    [ "$t" = docker ] && docker_bridge
+    say "W4 $t"
+    RUNS=$W4_RUNS "$BENCH/w4_layer_commit.sh" "$t" || say "W4 $t FAILED (exit $?)"
+  done
+fi
+
+# 6. W6 save/load for the three tools, then the plain copy of gantry's archive
+if want W6; then
 for t in docker podman gantry; do
   say "W6 $t"
   RUNS=$RUNS "$BENCH/w6_save_load.sh" "$t" || say "W6 $t FAILED (exit $?)"
@@ -170,8 +259,8 @@ rm -rf "$GANTRY_ROOT"; (source "$BENCH/lib/tools.sh"; set_tool gantry; tool_load
 rm -f "$SRC" "$DST"
 fi
 
-# 6. W8 listings
-if [[ " $WORKLOADS " == *" W8 "* ]]; then
+# 7. W8 listings
+if want W8; then
 say "W8 gantry"; RUNS=$W8_RUNS "$BENCH/w8_many_images.sh" gantry || say "W8 gantry FAILED (exit $?)"
 say "W8 docker"; RUNS=$W8_RUNS "$BENCH/w8_many_images.sh" docker || say "W8 docker FAILED (exit $?)"
 say "W8 podman (distinct: ${PODMAN_W8_DISTINCT_RUNS:-1} run)"
@@ -179,7 +268,7 @@ RUNS=$W8_RUNS W8_DISTINCT_RUNS=${PODMAN_W8_DISTINCT_RUNS:-1} "$BENCH/w8_many_ima
   || say "W8 podman FAILED (exit $?)"
 fi
 
-# 7. report
+# 8. report
 say "report"
 python3 "$BENCH/report.py" "$BENCH_RESULTS"
 python3 - "$BENCH_RESULTS" <<'PY'
@@ -193,6 +282,22 @@ def get(w, t, v):
         if W == w and T == t and V.startswith(v):
             return r
 print("\n### Against the goals")
+g1 = get("W1", "gantry", "")
+peers = [r for (W, T, V), r in rows.items() if W == "W1" and T != "gantry"]
+if g1 and peers:
+    best = min(peers, key=lambda r: r["median_s"])
+    print(f"W1: gantry {g1['median_s']:.2f} s vs half the fastest peer ({best['tool']} "
+          f"{best['median_s']:.2f} s) {best['median_s'] / 2:.2f} s ({g1['median_s'] / best['median_s']:.2f}x; goal <= 0.5x)")
+for w, lim in (("W2", 0.1), ("W3", 0.5)):
+    r = get(w, "gantry", "")
+    if r:
+        print(f"{w}: gantry {r['median_s']:.3f} s (goal < {lim} s)")
+h = get("W4", "host", "")
+for t in ("docker", "gantry"):
+    r = get("W4", t, "")
+    if r and h:
+        print(f"W4: {t} {r['median_s']:.2f} s - host {h['median_s']:.2f} s = "
+              f"{r['median_s'] - h['median_s']:.2f} s overhead (gantry goal <= 2 s)")
 for v in ("save", "load"):
     g, d = get("W6", "gantry", v), get("W6", "docker", v)
     c = get("W6", "plain copy", "cp (")
