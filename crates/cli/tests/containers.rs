@@ -607,3 +607,20 @@ fn a_dead_monitor_means_exited_and_rm_cleans_up() {
     );
     assert!(mounts_under(s.g.root()).is_empty());
 }
+
+#[test]
+fn top_lists_the_containers_processes() {
+    let s = env();
+    s.g.ok(&["run", "-d", "--name", "busy", "busybox", "sh", "-c", "echo ready; sleep 1000"]);
+    wait_log(&s.g, "busy", "ready");
+    let top = s.g.ok(&["top", "busy"]);
+    let mut lines = top.lines();
+    assert!(lines.next().unwrap().contains("PID"), "{top}");
+    let rows: Vec<&str> = lines.collect();
+    assert!(rows.iter().any(|r| r.contains("sleep 1000")), "{top}");
+    assert!(rows.len() <= 3, "only the container's processes: {top}");
+    assert_eq!(s.g.ok(&["port", "busy"]), "");
+    s.g.ok(&["rm", "-f", "busy"]);
+    let r = s.g.run(&["top", "nosuch"]);
+    assert_one_error_line(&r.stderr, "No such container");
+}

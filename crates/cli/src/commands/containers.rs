@@ -19,8 +19,8 @@ use serde_json::{json, Value};
 
 use super::{confirm, print, Ctx};
 use crate::cli::{
-    CommitArgs, ContainerPruneArgs, ContainersArgs, ExecArgs, ExportArgs, KillArgs, LogsArgs, PsArgs, RmArgs, RunArgs,
-    StartArgs, StopArgs,
+    CommitArgs, ContainerPruneArgs, ContainersArgs, ExecArgs, ExportArgs, KillArgs, LogsArgs, PortArgs, PsArgs, RmArgs,
+    RunArgs, StartArgs, StopArgs, TopArgs,
 };
 use crate::error::{msg, print_error, CliError};
 use crate::format::units::human_duration;
@@ -690,6 +690,62 @@ pub fn exec(ctx: &mut Ctx, a: &ExecArgs) -> Result<ExitCode, CliError> {
         return Ok(ExitCode::SUCCESS);
     }
     Err(msg(format!("exec: {}", c.exec())))
+}
+
+/// The host PIDs of a container's processes (its cgroup's members).
+fn container_pids(id: &str) -> Vec<u32> {
+    let mut pids = std::collections::BTreeSet::new();
+    if let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") {
+        for h in hierarchies.flatten() {
+            let procs = h.path().join("gantry").join(id).join("cgroup.procs");
+            for line in std::fs::read_to_string(procs).unwrap_or_default().lines() {
+                if let Ok(p) = line.trim().parse() {
+                    pids.insert(p);
+                }
+            }
+        }
+    }
+    pids.into_iter().collect()
+}
+
+/// `top`: the host's `ps` (with the given options, `-ef` by default), only the rows of
+/// the container's processes, as docker does.
+pub fn top(ctx: &Ctx, a: &TopArgs) -> Result<(), CliError> {
+    let rec = ctx.store.container(&a.container)?;
+    if !matches!(running(ctx, &rec)?.status, Status::Running | Status::Restarting) {
+        return Err(msg(format!("Container {} is not running", rec.id)));
+    }
+    let pids = container_pids(&rec.id);
+    let args: Vec<String> = if a.ps_options.is_empty() { vec!["-ef".into()] } else { a.ps_options.clone() };
+    let out = Command::new("ps").args(&args).output().map_err(|e| msg(format!("ps: {e}")))?;
+    if !out.status.success() {
+        return Err(msg(format!("ps: {}", String::from_utf8_lossy(&out.stderr).trim())));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or_default();
+    let Some(col) = header.split_whitespace().position(|h| h == "PID") else {
+        return Err(msg("Couldn't find PID field in ps output"));
+    };
+    let mut shown = format!("{header}\n");
+    for line in lines {
+        let pid = line.split_whitespace().nth(col).and_then(|p| p.parse::<u32>().ok());
+        if pid.is_some_and(|p| pids.contains(&p)) {
+            shown.push_str(line);
+            shown.push('\n');
+        }
+    }
+    print(&shown);
+    Ok(())
+}
+
+/// `port`: gantry does not publish ports yet (`-p`), so there are none to list.
+pub fn port(ctx: &Ctx, a: &PortArgs) -> Result<(), CliError> {
+    let rec = ctx.store.container(&a.container)?;
+    if let Some(p) = &a.port {
+        return Err(msg(format!("No public port '{p}' published for {}", rec.name)));
+    }
+    Ok(())
 }
 
 /// `commit`: the container's changes as a new layer on its image, with the

@@ -70,6 +70,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             containers::commit(&mut ctx, &a).map(ok)
         }
         Command::Export(a) | Command::Container(ContainerCommand::Export(a)) => containers::export(&ctx, &a).map(ok),
+        Command::Top(a) | Command::Container(ContainerCommand::Top(a)) => containers::top(&ctx, &a).map(ok),
+        Command::Port(a) | Command::Container(ContainerCommand::Port(a)) => containers::port(&ctx, &a).map(ok),
         Command::Container(ContainerCommand::Inspect(a)) => inspect::inspect_containers(&ctx, &a).map(ok),
         Command::Container(ContainerCommand::Prune(a)) => containers::prune(&mut ctx, &a).map(ok),
         Command::Volume(VolumeCommand::Create(a)) => volumes::create(&ctx, &a).map(ok),
