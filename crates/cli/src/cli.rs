@@ -170,6 +170,9 @@ pub struct RunArgs {
     /// Connect a container to a network (host, none)
     #[arg(long, default_value = "default")]
     pub network: String,
+    /// Publish a container's port(s) to the host ([ip:][hostPort:]containerPort[/tcp])
+    #[arg(short, long)]
+    pub publish: Vec<String>,
     /// Container host name
     #[arg(short = 'h', long)]
     pub hostname: Option<String>,

@@ -93,11 +93,12 @@ fn network_none_has_only_loopback() {
     let s = BuildEnv::new(BIN);
     s.file(
         "Dockerfile",
-        "FROM busybox\nRUN --network=none ls /sys/class/net > /nets\nRUN ls /sys/class/net > /host-nets\n",
+        "FROM busybox\nRUN --network=none ls /sys/class/net > /nets && ping -c1 -W1 127.0.0.1 > /dev/null && echo up > /lo\nRUN ls /sys/class/net > /host-nets\n",
     );
     s.build_ok(&["-t", "n:1"]);
     let fs = s.files("n:1");
     assert_eq!(fs["nets"].3, "lo\n");
+    assert_eq!(fs["lo"].3, "up\n", "loopback works in a namespace of its own");
     assert!(fs["host-nets"].3.lines().count() > 1, "builds use the host's network by default");
 }
 

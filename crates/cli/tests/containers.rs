@@ -624,3 +624,43 @@ fn top_lists_the_containers_processes() {
     let r = s.g.run(&["top", "nosuch"]);
     assert_one_error_line(&r.stderr, "No such container");
 }
+
+/// `-p`: a service inside the container's own network namespace answers on the host.
+#[test]
+fn published_ports_reach_the_container() {
+    let s = env();
+    s.g.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "-p",
+        "127.0.0.1::8080",
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir -p /www && echo hello-from-container > /www/index.html && echo ready && exec httpd -f -p 8080 -h /www",
+    ]);
+    wait_log(&s.g, "web", "ready");
+    let addr = s.g.ok(&["port", "web", "8080"]).trim().to_string();
+    assert!(addr.starts_with("127.0.0.1:"), "{addr}");
+    assert!(s.g.ok(&["ps"]).contains(&format!("{addr}->8080/tcp")));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let body = loop {
+        let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+        std::io::Write::write_all(&mut conn, b"GET /index.html HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+        let mut reply = String::new();
+        let _ = std::io::Read::read_to_string(&mut conn, &mut reply);
+        if reply.contains("hello-from-container") || Instant::now() > deadline {
+            break reply;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(body.contains("200 OK") && body.contains("hello-from-container"), "{body}");
+    // The container has a network of its own: the host's interfaces are not there.
+    assert_eq!(s.g.ok(&["exec", "web", "ls", "/sys/class/net"]), "lo\n");
+    s.g.ok(&["rm", "-f", "web"]);
+    assert!(std::net::TcpStream::connect(&addr).is_err(), "the port is released with the container");
+    let r = s.g.run(&["run", "--rm", "-p", "53:53/udp", "busybox", "true"]);
+    assert_eq!(r.code, Some(125));
+}

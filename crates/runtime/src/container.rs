@@ -68,8 +68,10 @@ pub struct Bind {
     pub volume: Option<String>,
 }
 
-/// What `create` decided; docker's Config and HostConfig folded together.
+/// What `create` decided; docker's Config and HostConfig folded together. Fields
+/// added later read as their defaults from older records.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ContainerConfig {
     /// The program (docker's `Path`) and its arguments (`Args`).
     pub path: String,
@@ -101,6 +103,8 @@ pub struct ContainerConfig {
     /// An external OCI runtime; the builtin executor when absent.
     pub runtime: Option<PathBuf>,
     pub init: bool,
+    /// `-p`: host ports relayed to the container's own network namespace.
+    pub ports: Vec<crate::ports::PortMap>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -126,6 +130,7 @@ impl Status {
 
 /// What the monitor knows of the container's process.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct State {
     pub status: Status,
     /// The container's first process, as seen from the host.
@@ -138,6 +143,8 @@ pub struct State {
     pub error: String,
     pub restart_count: u32,
     pub oom_killed: bool,
+    /// Published ports as bound while running (a chosen host port filled in).
+    pub ports: Vec<crate::ports::PortMap>,
 }
 
 const STATE: &str = "state.json";

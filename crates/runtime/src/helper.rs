@@ -180,6 +180,13 @@ fn run(args: &[String]) -> Result<i32, (String, i32)> {
         }
         libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
     }
+    // A namespace of its own starts with loopback down: bring it up, as docker does.
+    let own_net = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref()).is_some_and(|ns| {
+        ns.iter().any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Network && n.path().is_none())
+    });
+    if let (true, Some(pid)) = (own_net, container.pid()) {
+        let _ = crate::ports::loopback_up(pid.as_raw());
+    }
     let started = container.start();
     let code = match (started, container.pid()) {
         (Ok(()), Some(pid)) => wait_forwarding(pid.as_raw(), &set),

@@ -8,6 +8,7 @@ pub mod executor;
 pub mod helper;
 pub mod lookup;
 pub mod monitor;
+pub mod ports;
 pub mod seccomp;
 pub mod spec;
 pub mod user;

@@ -152,7 +152,8 @@ fn spec(cfg: &ContainerConfig, dir: &Path, rootfs: &Path, id: &str) -> Result<Co
         env.push("TERM=xterm".into());
     }
     let hostname = if cfg.hostname.is_empty() { id[..12].to_string() } else { cfg.hostname.clone() };
-    let network = if cfg.network == "none" { Network::None } else { Network::Host };
+    // Published ports need a namespace of the container's own to relay into.
+    let network = if cfg.network == "none" || !cfg.ports.is_empty() { Network::None } else { Network::Host };
     let files = [
         ("hostname", format!("{hostname}\n")),
         ("hosts", format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n")),
@@ -245,6 +246,12 @@ fn run_once(
     } else {
         std::fs::File::open("/dev/null").map_err(|e| (format!("/dev/null: {e}"), 125))?.into()
     };
+    let mut proxy = None;
+    if !cfg.ports.is_empty() {
+        let (p, bound) = crate::ports::Proxy::bind(&cfg.ports).map_err(|e| (e, 125))?;
+        proxy = Some(p);
+        state.ports = bound;
+    }
     let mut set = signal_set();
     // The container's process keeps our default signal mask: block only once it exists.
     let mut container;
@@ -271,6 +278,11 @@ fn run_once(
             );
             block(&mut set);
             let c = container.as_mut().ok_or_else(|| ("no container".to_string(), 125))?;
+            if spec.network == Network::None {
+                if let Some(pid) = c.pid() {
+                    let _ = crate::ports::loopback_up(pid.as_raw());
+                }
+            }
             c.start().map_err(|e| (format!("starting the container: {e}"), 125))?;
             let pid = c.pid().map(|p| p.as_raw()).unwrap_or(0);
             (pid, pid)
@@ -322,6 +334,12 @@ fn run_once(
     if let Some(path) = &console {
         let _ = std::fs::remove_file(path);
     }
+    if cfg.runtime.is_some() && spec.network == Network::None {
+        let _ = crate::ports::loopback_up(pid);
+    }
+    if let Some(p) = proxy.as_mut() {
+        p.attach(pid);
+    }
     state.status = Status::Running;
     state.pid = pid;
     state.started_at = now_rfc3339();
@@ -330,7 +348,8 @@ fn run_once(
     let _ = state.save(dir);
     let _raw = (attach && cfg.tty).then(RawTerminal::enter).flatten();
     let forward_stdin = attach && cfg.open_stdin && cfg.tty;
-    let code = pump(&io, &set, pid, waited_pid, log, attach, forward_stdin);
+    let code = pump(&io, &set, pid, waited_pid, log, attach, forward_stdin, &mut proxy);
+    state.ports.clear();
     unblock(&set);
     if let Some(mut c) = container {
         let _ = c.delete(true);
@@ -483,7 +502,8 @@ fn log_line(log: &mut std::fs::File, stream: &str, line: &[u8]) {
 
 /// Copies the container's output to the log (and to our stdio when attached),
 /// our stdin to its terminal when asked, and forwards signals, until the waited
-/// process ends and its output is drained.
+/// process ends and its output is drained. Published ports are relayed meanwhile.
+#[allow(clippy::too_many_arguments)]
 fn pump(
     io: &Io,
     set: &libc::sigset_t,
@@ -492,6 +512,7 @@ fn pump(
     log: &mut std::fs::File,
     attach: bool,
     forward_stdin: bool,
+    proxy: &mut Option<crate::ports::Proxy>,
 ) -> i32 {
     // SAFETY: signalfd on an initialized set; the fd is owned from here on.
     let sfd = unsafe { libc::signalfd(-1, set, libc::SFD_CLOEXEC) };
@@ -534,6 +555,9 @@ fn pump(
         if let Some(s) = &sfd {
             fds.push(libc::pollfd { fd: s.as_raw_fd(), events: libc::POLLIN, revents: 0 });
         }
+        if let Some(p) = proxy.as_ref().filter(|_| code.is_none()) {
+            fds.extend(p.fds().into_iter().map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }));
+        }
         // Once the process ended, wait for the rest of its output only briefly:
         // a daemonized grandchild may hold the pipes open.
         let timeout = if code.is_some() { 200 } else { 1000 };
@@ -575,7 +599,12 @@ fn pump(
                 }
                 continue;
             }
-            let Some(i) = streams.iter().position(|(fd, _)| *fd == p.fd) else { continue };
+            let Some(i) = streams.iter().position(|(fd, _)| *fd == p.fd) else {
+                if let Some(px) = proxy.as_mut() {
+                    px.handle(p.fd);
+                }
+                continue;
+            };
             let stream = streams[i].1;
             // SAFETY: reading into our buffer from an fd we own.
             let r = unsafe { libc::read(p.fd, buf.as_mut_ptr() as *mut libc::c_void, buf.len()) };

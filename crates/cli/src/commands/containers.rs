@@ -197,9 +197,25 @@ fn create(ctx: &mut Ctx, a: &RunArgs) -> Result<ContainerRecord, CliError> {
         return Err(usage("No command specified"));
     }
     let path = argv.remove(0);
+    let mut ports = Vec::new();
+    for p in &a.publish {
+        ports.push(gantry_runtime::ports::PortMap::parse(p).map_err(usage)?);
+    }
     let network = match a.network.as_str() {
-        "default" | "bridge" | "host" => "host",
-        "none" => "none",
+        "default" | "bridge" => "bridge",
+        "host" => {
+            if !ports.is_empty() {
+                eprintln!("WARNING: Published ports are discarded when using host network mode");
+                ports.clear();
+            }
+            "host"
+        }
+        "none" => {
+            if !ports.is_empty() {
+                return Err(usage("conflicting options: port publishing and the container type network mode"));
+            }
+            "none"
+        }
         other => return Err(usage(format!("network {other} not found"))),
     };
     let restart = RestartPolicy::parse(&a.restart).map_err(usage)?;
@@ -238,6 +254,7 @@ fn create(ctx: &mut Ctx, a: &RunArgs) -> Result<ContainerRecord, CliError> {
         labels,
         runtime: ctx.runtime.clone(),
         init: false,
+        ports,
     };
     // Capabilities are checked now, not when it starts.
     let caps = gantry_runtime::ContainerSpec {
@@ -739,12 +756,26 @@ pub fn top(ctx: &Ctx, a: &TopArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// `port`: gantry does not publish ports yet (`-p`), so there are none to list.
+/// `port`: the published ports of a running container (`80/tcp -> 0.0.0.0:8080`),
+/// or the host address of one.
 pub fn port(ctx: &Ctx, a: &PortArgs) -> Result<(), CliError> {
     let rec = ctx.store.container(&a.container)?;
-    if let Some(p) = &a.port {
-        return Err(msg(format!("No public port '{p}' published for {}", rec.name)));
+    let state = running(ctx, &rec)?;
+    let mut out = String::new();
+    for p in &state.ports {
+        let key = format!("{}/{}", p.container_port, p.proto);
+        match &a.port {
+            None => out.push_str(&format!("{key} -> {}:{}\n", p.host_ip, p.host_port)),
+            Some(q) if *q == key || *q == p.container_port.to_string() => {
+                out.push_str(&format!("{}:{}\n", p.host_ip, p.host_port))
+            }
+            Some(_) => {}
+        }
     }
+    if let (Some(q), true) = (&a.port, out.is_empty()) {
+        return Err(msg(format!("No public port '{q}' published for {}", rec.name)));
+    }
+    print(&out);
     Ok(())
 }
 
@@ -885,7 +916,7 @@ pub fn ps(ctx: &Ctx, a: &PsArgs) -> Result<(), CliError> {
             "Command": format!("{command:?}"),
             "CreatedAt": created_rfc3339(rec.created_unix_nanos),
             "RunningFor": crate::format::units::time_ago(rec.created_unix_nanos / 1_000_000_000, now),
-            "Ports": "",
+            "Ports": state.ports.iter().map(|p| p.display()).collect::<Vec<_>>().join(", "),
             "Status": status_text(&state),
             "State": state.status.as_str(),
             "Size": "0B",
@@ -1059,11 +1090,17 @@ pub fn inspect_container(ctx: &Ctx, rec: &ContainerRecord) -> Result<Value, CliE
         "LogPath": dir.join(format!("{}-json.log", rec.id)),
         "Name": format!("/{}", rec.name),
         "RestartCount": state.restart_count,
+        "NetworkSettings": {
+            "Ports": state.ports.iter().map(|p| (format!("{}/{}", p.container_port, p.proto),
+                json!([{"HostIp": p.host_ip, "HostPort": p.host_port.to_string()}]))).collect::<serde_json::Map<String, Value>>(),
+        },
         "Driver": "overlay2",
         "Platform": "linux",
         "HostConfig": {
             "Binds": cfg.binds.iter().map(|b| format!("{}:{}{}", b.source.display(), b.destination, if b.readonly { ":ro" } else { "" })).collect::<Vec<_>>(),
-            "NetworkMode": if cfg.network == "none" { "none" } else { "host" },
+            "NetworkMode": match cfg.network.as_str() { "none" => "none", "host" => "host", _ => "default" },
+            "PortBindings": cfg.ports.iter().map(|p| (format!("{}/{}", p.container_port, p.proto),
+                json!([{"HostIp": if p.host_ip == "0.0.0.0" { "" } else { p.host_ip.as_str() }, "HostPort": if p.host_port == 0 { String::new() } else { p.host_port.to_string() }}]))).collect::<serde_json::Map<String, Value>>(),
             "RestartPolicy": {"Name": cfg.restart.name, "MaximumRetryCount": cfg.restart.max_retries},
             "AutoRemove": cfg.auto_remove,
             "CapAdd": cfg.cap_add,
