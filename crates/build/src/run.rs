@@ -113,6 +113,10 @@ impl Builder<'_> {
             Some(other) => return Err(BuildError::at(cmd, format!("unsupported network mode {other:?}"))),
         };
         let mut env = c.env.clone().unwrap_or_default();
+        // As BuildKit: a RUN whose image sets no PATH gets the default one (not in the image).
+        if !env.iter().any(|e| e.starts_with("PATH=")) {
+            env.insert(0, crate::exec::DEFAULT_PATH.to_string());
+        }
         for (k, v) in args {
             if !env_names.contains(k) {
                 env.push(format!("{k}={v}"));
