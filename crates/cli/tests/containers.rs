@@ -664,3 +664,28 @@ fn published_ports_reach_the_container() {
     let r = s.g.run(&["run", "--rm", "-p", "53:53/udp", "busybox", "true"]);
     assert_eq!(r.code, Some(125));
 }
+
+/// `exec -it` through a pseudo-terminal into a running container, both executors.
+#[test]
+fn exec_it_through_a_pseudo_terminal() {
+    let s = env();
+    for runtime in [None, Some(gantry_testkit::require_tool("runc"))] {
+        let mut base: Vec<String> = vec!["--root".into(), s.g.root().to_str().unwrap().into()];
+        if let Some(r) = &runtime {
+            base.extend(["--runtime".into(), r.to_str().unwrap().into()]);
+        }
+        let mut run = base.clone();
+        run.extend(
+            ["run", "-d", "--name", "target", "busybox", "sh", "-c", "echo ready; sleep 1000"].map(String::from),
+        );
+        let out = Command::new(BIN).args(&run).output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        wait_log(&s.g, "target", "ready");
+        let mut exec = base.clone();
+        exec.extend(["exec", "-it", "target", "sh"].map(String::from));
+        let (code, out) = pty_session(&exec, b"stty size; tty; echo $((6*7)); exit 4\n");
+        assert_eq!(code, Some(4), "{runtime:?}: {out}");
+        assert!(out.contains("40 100") && out.contains("/dev/pts/") && out.contains("42"), "{runtime:?}: {out}");
+        s.g.ok(&["rm", "-f", "target"]);
+    }
+}

@@ -124,15 +124,32 @@ fn exec(args: &[String]) -> Result<i32, (String, i32)> {
     let (Some(root), Some(process), Some(id)) = (root, process, id) else {
         return Err(("usage: exec --root STATE --process FILE ID".into(), 125));
     };
-    let pid = ContainerBuilder::new(id, SyscallType::default())
+    let terminal = std::fs::read(&process)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .is_some_and(|v| v["terminal"] == true);
+    // With a terminal, the pty comes over a console socket (kept short: path limit).
+    let socket = terminal.then(|| root.join(format!("exec-{}.sock", std::process::id())));
+    let listener = match &socket {
+        Some(p) => {
+            let _ = std::fs::remove_file(p);
+            Some(std::os::unix::net::UnixListener::bind(p).map_err(|e| (format!("{}: {e}", p.display()), 125))?)
+        }
+        None => None,
+    };
+    let built = ContainerBuilder::new(id, SyscallType::default())
         .with_executor(DefaultExecutor {})
         .with_root_path(&root)
         .map_err(|e| (format!("runtime state: {e}"), 125))?
+        .with_console_socket(socket.as_ref())
         .as_tenant()
         .with_process(Some(&process))
-        .with_detach(false)
-        .build()
-        .map_err(|e| (format!("exec: {e}"), 126))?;
+        .with_detach(terminal)
+        .build();
+    if let Some(p) = &socket {
+        let _ = std::fs::remove_file(p);
+    }
+    let pid = built.map_err(|e| (format!("exec: {e}"), 126))?;
     let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
     // SAFETY: as in `run`: block forwarded signals once the process exists.
     unsafe {
@@ -142,7 +159,92 @@ fn exec(args: &[String]) -> Result<i32, (String, i32)> {
         }
         libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
     }
-    Ok(wait_forwarding(pid.as_raw(), &set))
+    match listener {
+        Some(l) => {
+            let master = crate::console::receive(&l).map_err(|e| (format!("the exec's terminal: {e}"), 126))?;
+            Ok(relay_terminal(pid.as_raw(), &master, &set))
+        }
+        None => Ok(wait_forwarding(pid.as_raw(), &set)),
+    }
+}
+
+/// Relays our terminal and the exec'd process's until it ends; returns its status.
+fn relay_terminal(pid: libc::pid_t, master: &std::os::fd::OwnedFd, set: &libc::sigset_t) -> i32 {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let _raw = crate::console::RawTerminal::enter();
+    let m = master.as_raw_fd();
+    crate::console::copy_window_size(m);
+    // SAFETY: signalfd on the blocked set; owned from here on.
+    let sfd = unsafe { libc::signalfd(-1, set, libc::SFD_CLOEXEC) };
+    let sfd = (sfd >= 0).then(|| unsafe { std::os::fd::OwnedFd::from_raw_fd(sfd) });
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut stdin_open = true;
+    let mut status = None;
+    loop {
+        let mut st = 0;
+        // SAFETY: waitpid with a valid status pointer.
+        while status.is_none() {
+            let r = unsafe { libc::waitpid(-1, &mut st, libc::WNOHANG) };
+            if r <= 0 {
+                break;
+            }
+            if r == pid {
+                status = Some(if libc::WIFSIGNALED(st) { 128 + libc::WTERMSIG(st) } else { libc::WEXITSTATUS(st) });
+            }
+        }
+        let mut fds = vec![libc::pollfd { fd: m, events: libc::POLLIN, revents: 0 }];
+        if stdin_open && status.is_none() {
+            fds.push(libc::pollfd { fd: 0, events: libc::POLLIN, revents: 0 });
+        }
+        if let Some(s) = &sfd {
+            fds.push(libc::pollfd { fd: s.as_raw_fd(), events: libc::POLLIN, revents: 0 });
+        }
+        // SAFETY: a valid pollfd array.
+        let n = unsafe {
+            libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, if status.is_some() { 100 } else { 1000 })
+        };
+        if n == 0 && status.is_some() {
+            break;
+        }
+        for p in &fds {
+            if p.revents == 0 {
+                continue;
+            }
+            // SAFETY: reads into our buffer, writes from it, on fds we hold.
+            unsafe {
+                if p.fd == m {
+                    let r = libc::read(m, buf.as_mut_ptr() as *mut libc::c_void, buf.len());
+                    if r <= 0 {
+                        if status.is_some() {
+                            return status.unwrap_or(0);
+                        }
+                        continue;
+                    }
+                    libc::write(1, buf.as_ptr() as *const libc::c_void, r as usize);
+                } else if p.fd == 0 {
+                    let r = libc::read(0, buf.as_mut_ptr() as *mut libc::c_void, buf.len());
+                    if r <= 0 {
+                        stdin_open = false;
+                    } else {
+                        libc::write(m, buf.as_ptr() as *const libc::c_void, r as usize);
+                    }
+                } else {
+                    let mut info: libc::signalfd_siginfo = std::mem::zeroed();
+                    let size = std::mem::size_of::<libc::signalfd_siginfo>();
+                    if libc::read(p.fd, &mut info as *mut _ as *mut libc::c_void, size) as usize == size {
+                        match info.ssi_signo as i32 {
+                            libc::SIGCHLD => {}
+                            libc::SIGWINCH => crate::console::copy_window_size(m),
+                            sig => {
+                                libc::kill(pid, sig);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    status.unwrap_or(125)
 }
 
 fn run(args: &[String]) -> Result<i32, (String, i32)> {

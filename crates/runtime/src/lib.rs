@@ -3,6 +3,7 @@
 //! single-threaded helper, or an external OCI runtime such as runc).
 
 pub mod commit;
+pub mod console;
 pub mod container;
 pub mod executor;
 pub mod helper;

@@ -328,7 +328,9 @@ fn run_once(
         }
     };
     let io = match listener {
-        Some(l) => Io::Console(receive_console(&l).map_err(|e| (format!("the container's terminal: {e}"), 125))?),
+        Some(l) => {
+            Io::Console(crate::console::receive(&l).map_err(|e| (format!("the container's terminal: {e}"), 125))?)
+        }
         None => Io::Pipes(out_r, err_r),
     };
     if let Some(path) = &console {
@@ -346,7 +348,7 @@ fn run_once(
     state.finished_at.clear();
     state.error.clear();
     let _ = state.save(dir);
-    let _raw = (attach && cfg.tty).then(RawTerminal::enter).flatten();
+    let _raw = (attach && cfg.tty).then(crate::console::RawTerminal::enter).flatten();
     let forward_stdin = attach && cfg.open_stdin && cfg.tty;
     let code = pump(&io, &set, pid, waited_pid, log, attach, forward_stdin, &mut proxy);
     state.ports.clear();
@@ -370,90 +372,6 @@ enum Io {
     Pipes(OwnedFd, OwnedFd),
     /// The master side of the container's terminal (output, and input when attached).
     Console(OwnedFd),
-}
-
-/// Accepts the runtime's connection and takes the pty master it sends (SCM_RIGHTS).
-fn receive_console(listener: &UnixListener) -> std::io::Result<OwnedFd> {
-    listener.set_nonblocking(true)?;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let stream = loop {
-        match listener.accept() {
-            Ok((s, _)) => break s,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && std::time::Instant::now() < deadline => {
-                std::thread::sleep(std::time::Duration::from_millis(2));
-            }
-            Err(e) => return Err(e),
-        }
-    };
-    stream.set_nonblocking(false)?;
-    let mut data = [0u8; 4096];
-    let mut iov = libc::iovec { iov_base: data.as_mut_ptr() as *mut libc::c_void, iov_len: data.len() };
-    // SAFETY: CMSG_SPACE is a pure size computation.
-    let space = unsafe { libc::CMSG_SPACE(std::mem::size_of::<RawFd>() as u32) } as usize;
-    let mut control = vec![0u8; space];
-    // SAFETY: a zeroed msghdr pointing at live buffers.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr() as *mut libc::c_void;
-    msg.msg_controllen = space as _;
-    // SAFETY: recvmsg into the buffers above.
-    let n = unsafe { libc::recvmsg(stream.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
-    if n < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: walking the control messages recvmsg filled in.
-    unsafe {
-        let cmsg = libc::CMSG_FIRSTHDR(&msg);
-        if !cmsg.is_null() && (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
-            let fd = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg) as *const RawFd);
-            return Ok(OwnedFd::from_raw_fd(fd));
-        }
-    }
-    Err(std::io::Error::other("no terminal was sent"))
-}
-
-/// Our terminal in raw mode while attached to the container's, restored on drop.
-struct RawTerminal(libc::termios);
-
-impl RawTerminal {
-    fn enter() -> Option<RawTerminal> {
-        // SAFETY: termios calls on our own stdin with a zeroed, then filled, struct.
-        unsafe {
-            if libc::isatty(0) != 1 {
-                return None;
-            }
-            let mut saved: libc::termios = std::mem::zeroed();
-            if libc::tcgetattr(0, &mut saved) != 0 {
-                return None;
-            }
-            let mut raw = saved;
-            libc::cfmakeraw(&mut raw);
-            libc::tcsetattr(0, libc::TCSANOW, &raw);
-            Some(RawTerminal(saved))
-        }
-    }
-}
-
-impl Drop for RawTerminal {
-    fn drop(&mut self) {
-        // SAFETY: restoring the attributes saved in `enter`.
-        unsafe { libc::tcsetattr(0, libc::TCSANOW, &self.0) };
-    }
-}
-
-/// Gives the container's terminal the size of ours.
-fn copy_window_size(master: RawFd) {
-    // SAFETY: TIOCGWINSZ/TIOCSWINSZ with a valid winsize struct.
-    unsafe {
-        let mut ws: libc::winsize = std::mem::zeroed();
-        for fd in [0, 1] {
-            if libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) == 0 {
-                libc::ioctl(master, libc::TIOCSWINSZ, &ws);
-                return;
-            }
-        }
-    }
 }
 
 /// Removes what a previous libcontainer run of the same ID left in the state dir.
@@ -524,7 +442,7 @@ fn pump(
     let master = match io {
         Io::Console(m) => {
             if attach {
-                copy_window_size(m.as_raw_fd());
+                crate::console::copy_window_size(m.as_raw_fd());
             }
             Some(m.as_raw_fd())
         }
@@ -581,7 +499,7 @@ fn pump(
                 }
                 match master {
                     // A terminal's size follows ours rather than the signal passing on.
-                    Some(m) if sig == libc::SIGWINCH => copy_window_size(m),
+                    Some(m) if sig == libc::SIGWINCH => crate::console::copy_window_size(m),
                     _ if pid > 0 => unsafe {
                         libc::kill(pid, sig);
                     },

@@ -654,9 +654,6 @@ pub fn exec(ctx: &mut Ctx, a: &ExecArgs) -> Result<ExitCode, CliError> {
     let [name, argv @ ..] = &a.container_and_command[..] else {
         return Err(usage("\"exec\" requires at least 2 arguments."));
     };
-    if a.tty {
-        return fail_with(usage("-t (a pseudo-TTY) is not supported yet"), FAILED);
-    }
     let rec = ctx.store.container(name)?;
     if !matches!(running(ctx, &rec)?.status, Status::Running) {
         return Err(msg(format!("Container {} is not running", rec.id)));
@@ -675,13 +672,18 @@ pub fn exec(ctx: &mut Ctx, a: &ExecArgs) -> Result<ExitCode, CliError> {
         Ok(s) => s,
         Err((message, code)) => return fail_with(msg(message), u8::try_from(code).unwrap_or(FAILED)),
     };
+    let spec = gantry_runtime::ContainerSpec { terminal: a.tty, ..spec };
     let process = dir.join(format!("exec-{:016x}.json", rand::random::<u64>()));
     spec.write_process(&process).map_err(|e| msg(e.to_string()))?;
     let state = gantry_runtime::Executor::state_dir(ctx.store.root());
     let mut c = match &cfg.runtime {
         Some(runtime) => {
             let mut c = Command::new(runtime);
-            c.arg("--root").arg(&state).arg("exec").arg("--process").arg(&process).arg(&rec.id);
+            c.arg("--root").arg(&state).arg("exec").arg("--process").arg(&process);
+            if a.tty {
+                c.arg("--tty");
+            }
+            c.arg(&rec.id);
             c
         }
         None => {
