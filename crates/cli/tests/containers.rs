@@ -689,3 +689,37 @@ fn exec_it_through_a_pseudo_terminal() {
         s.g.ok(&["rm", "-f", "target"]);
     }
 }
+
+#[test]
+fn cpu_and_pids_limits_and_restart() {
+    let s = env();
+    let id = s.g.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "limited",
+        "--cpus",
+        "0.5",
+        "--pids-limit",
+        "20",
+        "busybox",
+        "sh",
+        "-c",
+        "echo ready; sleep 1000",
+    ]);
+    let id = id.trim();
+    wait_log(&s.g, "limited", "ready");
+    let quota = std::fs::read_to_string(format!("/sys/fs/cgroup/cpu/gantry/{id}/cpu.cfs_quota_us")).unwrap();
+    assert_eq!(quota.trim(), "50000");
+    let pids = std::fs::read_to_string(format!("/sys/fs/cgroup/pids/gantry/{id}/pids.max")).unwrap();
+    assert_eq!(pids.trim(), "20");
+    // More processes than the limit cannot be made.
+    let r = s.g.run(&["exec", "limited", "sh", "-c", "for i in $(seq 1 40); do sleep 1 & done; wait"]);
+    assert!(r.stderr.contains("can't fork") || r.stderr.contains("Resource temporarily unavailable"), "{r:?}");
+    let before = inspect(&s.g, "limited")["State"]["StartedAt"].as_str().unwrap().to_string();
+    assert_eq!(s.g.ok(&["restart", "-t", "0", "limited"]), "limited\n");
+    let after = inspect(&s.g, "limited");
+    assert_eq!(after["State"]["Status"], "running");
+    assert_ne!(after["State"]["StartedAt"].as_str().unwrap(), before);
+    s.g.ok(&["rm", "-f", "limited"]);
+}
