@@ -724,3 +724,21 @@ fn cpu_and_pids_limits_and_restart() {
     assert_ne!(after["State"]["StartedAt"].as_str().unwrap(), before);
     s.g.ok(&["rm", "-f", "limited"]);
 }
+
+/// `--init`: docker's tini runs as PID 1 and the command under it; a shell that
+/// ignores SIGTERM as PID 1 now stops at once.
+#[test]
+fn init_runs_the_command_under_tini() {
+    let s = env();
+    assert_eq!(
+        s.g.ok(&["run", "--rm", "--init", "busybox", "sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '"]),
+        "/sbin/docker-init -- sh -c cat /proc/1/cmdline | tr '\\0' ' ' "
+    );
+    s.g.ok(&["run", "-d", "--init", "--name", "tini", "busybox", "sleep", "100"]);
+    let began = Instant::now();
+    s.g.ok(&["stop", "tini"]);
+    assert!(began.elapsed() < Duration::from_secs(5), "tini passes SIGTERM on: no 10 s wait");
+    s.g.ok(&["rm", "tini"]);
+    let r = s.g.run(&["run", "--rm", "--init", "busybox", "nosuch"]);
+    assert_eq!(r.code, Some(127), "{r:?}");
+}

@@ -13,7 +13,8 @@ use crate::RuntimeError;
 
 /// Files the runtime itself creates in a container's root when its image lacks them
 /// (mount points): not the container's changes.
-const RUNTIME_PATHS: [&str; 6] = ["etc/hosts", "etc/hostname", "etc/resolv.conf", "proc", "sys", "dev"];
+const RUNTIME_PATHS: [&str; 7] =
+    ["etc/hosts", "etc/hostname", "etc/resolv.conf", "proc", "sys", "dev", "sbin/docker-init"];
 
 impl From<StoreError> for RuntimeError {
     fn from(e: StoreError) -> RuntimeError {

@@ -29,6 +29,13 @@ const FORWARDED: [libc::c_int; 7] =
 
 type Failure = (String, i32);
 
+/// Where `--init` puts the init process, as docker does.
+const INIT_PATH: &str = "/sbin/docker-init";
+
+/// Static inits on the host that `--init` can use (Debian's docker.io ships tini-static).
+const INIT_BINARIES: [&str; 4] =
+    ["/usr/bin/docker-init", "/usr/libexec/docker/docker-init", "/usr/bin/tini-static", "/usr/sbin/docker-init"];
+
 /// docker's PATH for a container whose image sets none.
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -173,9 +180,19 @@ fn spec(cfg: &ContainerConfig, dir: &Path, rootfs: &Path, id: &str) -> Result<Co
             readonly: b.readonly,
         });
     }
+    let mut args: Vec<String> = std::iter::once(cfg.path.clone()).chain(cfg.args.iter().cloned()).collect();
+    if cfg.init {
+        // docker's --init: its tini, mounted into the container, runs the command.
+        let init =
+            INIT_BINARIES.iter().map(std::path::PathBuf::from).find(|p| p.exists()).ok_or_else(|| {
+                ("--init: no docker-init (tini) on this host; install the tini package".to_string(), 125)
+            })?;
+        mounts.push(Mount { destination: INIT_PATH.into(), source: init, kind: MountKind::Bind, readonly: true });
+        args.splice(0..0, [INIT_PATH.to_string(), "--".to_string()]);
+    }
     Ok(ContainerSpec {
         rootfs: rootfs.to_path_buf(),
-        args: std::iter::once(cfg.path.clone()).chain(cfg.args.iter().cloned()).collect(),
+        args,
         env,
         cwd: if cfg.working_dir.is_empty() { "/".into() } else { cfg.working_dir.clone() },
         user,
@@ -225,7 +242,7 @@ fn run_once(
     let _unmount = Unmount(dir);
     let spec = spec(cfg, dir, &rootfs, id)?;
     make_workdir(&rootfs, &spec.cwd)?;
-    check_program(&rootfs, &spec.args[0], &spec.env, &spec.cwd).map_err(start_failure)?;
+    check_program(&rootfs, &cfg.path, &spec.env, &spec.cwd).map_err(start_failure)?;
     spec.write_bundle(dir).map_err(|e| (e.to_string(), 125))?;
     let state_root = Executor::state_dir(store.root());
     std::fs::create_dir_all(&state_root).map_err(|e| (format!("{}: {e}", state_root.display()), 125))?;

@@ -24,10 +24,10 @@ use gantry_image::Digest;
 use gantry_store::{CacheRecord, Store};
 
 use super::filter::parse_until;
+use super::system::Pruned;
 use super::{confirm, print, Ctx};
 use crate::cli::BuilderPruneArgs;
 use crate::error::{msg, CliError};
-use crate::format::units;
 
 /// The cache records with what is needed to size them and tell dangling ones.
 pub(crate) struct CacheUsage {
@@ -119,6 +119,22 @@ pub fn prune(ctx: &mut Ctx, a: &BuilderPruneArgs) -> Result<(), CliError> {
             return Ok(());
         }
     }
+    let pruned = prune_cache(ctx, a.all, until, keep_storage, &[])?;
+    print(&format!("{}Total reclaimed space: {}\n", pruned.section("Deleted build cache objects:"), pruned.human()));
+    Ok(())
+}
+
+/// Removes dangling cache records (all with `all`) last used before `until`, least
+/// recently used first until the cache is at most `keep_storage` bytes; lists the
+/// records removed with the bytes of the layers released (see the module notes),
+/// less those of `counted`: layers an image prune just reported.
+pub(crate) fn prune_cache(
+    ctx: &mut Ctx,
+    all: bool,
+    until: Option<i64>,
+    keep_storage: Option<u64>,
+    counted: &[Digest],
+) -> Result<Pruned, CliError> {
     let usage = CacheUsage::load(&ctx.store)?;
     let sizes = usage.cache_only_layers();
     // How many records use each cache-only layer: a layer is freed with its last one.
@@ -136,7 +152,7 @@ pub fn prune(ctx: &mut Ctx, a: &BuilderPruneArgs) -> Result<(), CliError> {
         if keep_storage.is_some_and(|keep| remaining <= keep) {
             break;
         }
-        if !a.all && !usage.is_dangling(r) {
+        if !all && !usage.is_dangling(r) {
             continue;
         }
         if until.is_some_and(|u| r.last_used_unix_nanos >= u) {
@@ -149,7 +165,9 @@ pub fn prune(ctx: &mut Ctx, a: &BuilderPruneArgs) -> Result<(), CliError> {
             if *n == 0 {
                 let size = sizes.get(&d).copied().unwrap_or(0);
                 remaining = remaining.saturating_sub(size);
-                reclaimed += size;
+                if !counted.contains(&d) {
+                    reclaimed += size;
+                }
             }
         }
         deleted.push(r.key);
@@ -157,7 +175,7 @@ pub fn prune(ctx: &mut Ctx, a: &BuilderPruneArgs) -> Result<(), CliError> {
     ctx.store.cache_remove(&deleted)?;
     // RUN --mount=type=cache directories are build cache too; `-a` without filters
     // removes them (a cache mount in use by a running build keeps its open files).
-    if a.all && until.is_none() && keep_storage.is_none() {
+    if all && until.is_none() && keep_storage.is_none() {
         let mounts = ctx.store.root().join("cache-mounts");
         if let Ok(entries) = std::fs::read_dir(&mounts) {
             for e in entries.flatten() {
@@ -174,17 +192,7 @@ pub fn prune(ctx: &mut Ctx, a: &BuilderPruneArgs) -> Result<(), CliError> {
     } else {
         crate::debug!("swept {} unreferenced blob(s)", gc.removed.len());
     }
-    let mut text = String::new();
-    if !deleted.is_empty() {
-        text.push_str("Deleted build cache objects:\n");
-        for k in &deleted {
-            text.push_str(&format!("{k}\n"));
-        }
-        text.push('\n');
-    }
-    text.push_str(&format!("Total reclaimed space: {}\n", units::human_size_with_precision(reclaimed as f64, 4)));
-    print(&text);
-    Ok(())
+    Ok(Pruned { items: deleted.iter().map(|k| k.to_string()).collect(), reclaimed, layers: Vec::new() })
 }
 
 /// Bytes of regular files under `dir` (not following links).

@@ -3,13 +3,13 @@
 //! its state and logs beside its files; every other command reads those and signals
 //! the container's process directly.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::Duration;
 
-use gantry_image::ImageConfig;
+use gantry_image::{Digest, ImageConfig};
 use gantry_runtime::container::{
     monitor_alive, remove_files, wait_monitor, Bind, ContainerConfig, RestartPolicy, State, Status, STOP_REQUESTED,
 };
@@ -17,6 +17,8 @@ use gantry_runtime::executor::HELPER_ARG;
 use gantry_store::{ContainerRecord, StoreError};
 use serde_json::{json, Value};
 
+use super::filter::Filters;
+use super::system::Pruned;
 use super::{confirm, print, Ctx};
 use crate::cli::{
     CommitArgs, ContainerPruneArgs, ContainersArgs, ExecArgs, ExportArgs, KillArgs, LogsArgs, PortArgs, PsArgs, RmArgs,
@@ -253,7 +255,7 @@ fn create(ctx: &mut Ctx, a: &RunArgs) -> Result<ContainerRecord, CliError> {
         stop_timeout: a.stop_timeout,
         labels,
         runtime: ctx.runtime.clone(),
-        init: false,
+        init: a.init,
         ports,
     };
     // Capabilities are checked now, not when it starts.
@@ -623,17 +625,34 @@ pub fn prune(ctx: &mut Ctx, a: &ContainerPruneArgs) -> Result<(), CliError> {
     if !a.force && !confirm("WARNING! This will remove all stopped containers.\nAre you sure you want to continue?") {
         return Ok(());
     }
-    let mut out = String::from("Deleted Containers:\n");
-    for rec in ctx.store.containers()? {
-        if running(ctx, &rec)?.status == Status::Exited || running(ctx, &rec)?.status == Status::Created {
-            remove_one(ctx, &rec, false, false)?;
-            out.push_str(&rec.id);
-            out.push('\n');
-        }
-    }
-    out.push_str("\nTotal reclaimed space: 0B\n");
-    print(&out);
+    let pruned = prune_stopped(ctx, &Filters::default())?;
+    print(&format!("{}Total reclaimed space: {}\n", pruned.section("Deleted Containers:"), pruned.human()));
     Ok(())
+}
+
+/// Removes the containers that are not running (created or exited) and match the
+/// prune filters (`until`, `label`, `label!`), as docker's `ContainersPrune`; the
+/// space reclaimed is what they wrote (their upper directories).
+pub(crate) fn prune_stopped(ctx: &mut Ctx, filters: &Filters) -> Result<Pruned, CliError> {
+    let until = filters.until()?;
+    let mut pruned = Pruned::default();
+    for rec in ctx.store.containers()? {
+        if !matches!(running(ctx, &rec)?.status, Status::Exited | Status::Created) {
+            continue;
+        }
+        if until.is_some_and(|u| rec.created_unix_nanos >= u) || !filters.prune_labels_match(&config(&rec)?.labels) {
+            continue;
+        }
+        let written = super::builder::dir_size(&ctx.store.container_dir(&rec.id).join("upper"));
+        match remove_one(ctx, &rec, false, false) {
+            // Another command removed it meanwhile.
+            Err(CliError::Store(StoreError::NoSuchContainer(_))) => continue,
+            r => r?,
+        }
+        pruned.reclaimed += written;
+        pruned.items.push(rec.id);
+    }
+    Ok(pruned)
 }
 
 pub fn wait(ctx: &mut Ctx, a: &ContainersArgs) -> Result<(), CliError> {
@@ -892,22 +911,180 @@ fn created_rfc3339(nanos: i64) -> String {
     chrono::DateTime::from_timestamp_nanos(nanos).format("%Y-%m-%dT%H:%M:%S%.9fZ").to_string()
 }
 
-pub fn ps(ctx: &Ctx, a: &PsArgs) -> Result<(), CliError> {
-    let mut recs = ctx.store.containers()?;
-    if a.latest {
-        recs.truncate(1);
-    } else if a.last >= 0 {
-        recs.truncate(a.last as usize);
+/// The keys `ps --filter` takes: docker's, less `expose`, `publish` and `isolation`.
+const PS_FILTERS: [&str; 12] = [
+    "ancestor", "before", "exited", "health", "id", "is-task", "label", "name", "network", "since", "status", "volume",
+];
+
+/// The states docker's `status=` accepts.
+const STATES: [&str; 7] = ["paused", "restarting", "removing", "running", "dead", "created", "exited"];
+
+/// `ps --filter`, resolved once before listing, as docker's `foldFilter` does.
+struct PsFilter {
+    f: Filters,
+    exited: Vec<i32>,
+    /// Containers listed before (newer than) this one are skipped; then it, too.
+    before: Option<String>,
+    /// Listing stops at this container.
+    since: Option<String>,
+    /// The images named by `ancestor=` and their descendants.
+    ancestors: Option<HashSet<Digest>>,
+    /// Containers some `id=` value is a unique prefix of.
+    ids: Option<HashSet<String>>,
+}
+
+impl PsFilter {
+    fn parse(ctx: &Ctx, raw: &[String], recs: &[ContainerRecord]) -> Result<PsFilter, CliError> {
+        let f = Filters::parse(raw, &PS_FILTERS)?;
+        let mut exited = Vec::new();
+        for v in f.get("exited") {
+            exited.push(v.parse::<i32>().map_err(|_| msg(format!("strconv.Atoi: parsing {v:?}: invalid syntax")))?);
+        }
+        if let Some(v) = f.get("status").iter().find(|v| !STATES.contains(&v.as_str())) {
+            return Err(msg(format!("Unrecognised filter value for status: {v}")));
+        }
+        if let Some(v) =
+            f.get("health").iter().find(|v| !["starting", "healthy", "unhealthy", "none"].contains(&v.as_str()))
+        {
+            return Err(msg(format!("Unrecognised filter value for health: {v}")));
+        }
+        if f.contains("is-task") && !matches!(f.get("is-task"), [v] if v == "true" || v == "false") {
+            return Err(msg(format!("Invalid filter 'is-task=[{}]'", f.get("is-task").join(" "))));
+        }
+        let pick = |key: &str| -> Result<Option<String>, CliError> {
+            match f.get(key).last() {
+                Some(v) => Ok(Some(ctx.store.container(v)?.id)),
+                None => Ok(None),
+            }
+        };
+        let (before, since) = (pick("before")?, pick("since")?);
+        let ancestors = match f.contains("ancestor") {
+            false => None,
+            true => {
+                let mut set = HashSet::new();
+                // An image that cannot be found matches nothing (docker only logs it).
+                let mut todo: Vec<Digest> =
+                    f.get("ancestor").iter().filter_map(|v| ctx.store.resolve(v).ok().map(|(id, _)| id)).collect();
+                while let Some(id) = todo.pop() {
+                    if set.insert(id) {
+                        todo.extend(ctx.store.children(&id)?);
+                    }
+                }
+                Some(set)
+            }
+        };
+        let ids = f.contains("id").then(|| {
+            let mut set = HashSet::new();
+            for v in f.get("id") {
+                let hits: Vec<&ContainerRecord> = recs.iter().filter(|r| r.id.starts_with(v.as_str())).collect();
+                match hits[..] {
+                    [one] => drop(set.insert(one.id.clone())),
+                    _ => {
+                        if let Some(r) = hits.iter().find(|r| r.id == *v) {
+                            set.insert(r.id.clone());
+                        }
+                    }
+                }
+            }
+            set
+        });
+        Ok(PsFilter { f, exited, before, since, ancestors, ids })
     }
-    let show_all = a.all || a.latest || a.last >= 0;
+
+    /// Whether the container's name matches: with or without docker's leading `/`.
+    fn name_matches(&self, name: &str) -> bool {
+        let slashed = format!("/{name}");
+        self.f.matches("name", &slashed) || self.f.matches("name", name)
+    }
+
+    /// Every check but `before`/`since` and the running/limit ones, in docker's order.
+    fn keeps(&self, rec: &ContainerRecord, state: &State, cfg: &ContainerConfig) -> bool {
+        let live = matches!(state.status, Status::Running | Status::Restarting);
+        if self.f.contains("name") && !self.name_matches(&rec.name) {
+            return false;
+        }
+        if self.ids.as_ref().is_some_and(|ids| !ids.contains(&rec.id) || !self.f.matches("id", &rec.id)) {
+            return false;
+        }
+        if !self.f.match_kv_list("label", &cfg.labels) {
+            return false;
+        }
+        if !self.exited.is_empty() && (live || state.started_at.is_empty() || !self.exited.contains(&state.exit_code)) {
+            return false;
+        }
+        if self.f.contains("status") && !self.f.matches("status", state.status.as_str()) {
+            return false;
+        }
+        // gantry has no health checks (health `none`) and no swarm tasks.
+        if self.f.contains("health") && !self.f.get("health").iter().any(|h| h == "none") {
+            return false;
+        }
+        if self.f.get("is-task").iter().any(|t| t == "true") {
+            return false;
+        }
+        if self.f.contains("volume") {
+            let mounted = self.f.get("volume").iter().any(|v| {
+                cfg.binds.iter().any(|b| {
+                    b.destination == *v || b.volume.as_deref().map_or(b.source.to_string_lossy() == *v, |n| n == v)
+                })
+            });
+            if !mounted {
+                return false;
+            }
+        }
+        if self.ancestors.as_ref().is_some_and(|a| !a.contains(&rec.image_id)) {
+            return false;
+        }
+        if self.f.contains("network") && !self.f.get("network").contains(&cfg.network) {
+            return false;
+        }
+        true
+    }
+}
+
+/// docker's SIZE: what the container wrote and, as `virtual`, that plus its image.
+fn size_text(ctx: &Ctx, rec: &ContainerRecord) -> String {
+    let written = super::builder::dir_size(&ctx.store.container_dir(&rec.id).join("upper"));
+    let image = ctx.store.image(&rec.image_id).map(|i| i.size).unwrap_or(0);
+    let human = |n: u64| crate::format::units::human_size(n as f64);
+    match written + image {
+        0 => human(written),
+        total => format!("{} (virtual {})", human(written), human(total)),
+    }
+}
+
+pub fn ps(ctx: &Ctx, a: &PsArgs) -> Result<(), CliError> {
+    let recs = ctx.store.containers()?;
+    let mut filter = PsFilter::parse(ctx, &a.filter, &recs)?;
+    let limit = if a.latest && a.last == -1 { 1 } else { a.last };
+    // A status filter lists stopped containers too, as in docker.
+    let show_all = a.all || filter.f.contains("status");
+    let table = a.format.as_deref().is_none_or(|f| f == "table");
+    let sizes = a.size || a.format.as_deref().is_some_and(|f| f.contains(".Size"));
     let now = views::now_secs();
     let mut rows = Vec::new();
     for rec in &recs {
+        if let Some(b) = &filter.before {
+            if *b == rec.id {
+                filter.before = None;
+            }
+            continue;
+        }
+        if filter.since.as_deref() == Some(rec.id.as_str()) {
+            break;
+        }
         let state = running(ctx, rec)?;
-        if !show_all && !matches!(state.status, Status::Running | Status::Restarting) {
+        let live = matches!(state.status, Status::Running | Status::Restarting);
+        if !live && !show_all && limit <= 0 {
             continue;
         }
         let cfg = config(rec)?;
+        if !filter.keeps(rec, &state, &cfg) {
+            continue;
+        }
+        if limit > 0 && rows.len() as i64 == limit {
+            break;
+        }
         let command: String =
             std::iter::once(cfg.path.clone()).chain(cfg.args.iter().cloned()).collect::<Vec<_>>().join(" ");
         let command = if a.no_trunc { command } else { views::ellipsis(&command, 20) };
@@ -921,7 +1098,7 @@ pub fn ps(ctx: &Ctx, a: &PsArgs) -> Result<(), CliError> {
             "Ports": state.ports.iter().map(|p| p.display()).collect::<Vec<_>>().join(", "),
             "Status": status_text(&state),
             "State": state.status.as_str(),
-            "Size": "0B",
+            "Size": if sizes { size_text(ctx, rec) } else { "0B".to_string() },
             "Names": rec.name,
             "Labels": labels.join(","),
             "Mounts": cfg.binds.iter().map(|b| b.source.display().to_string()).collect::<Vec<_>>().join(","),
@@ -933,10 +1110,12 @@ pub fn ps(ctx: &Ctx, a: &PsArgs) -> Result<(), CliError> {
         "RunningFor": "CREATED", "Ports": "PORTS", "Status": "STATUS", "State": "STATE", "Size": "SIZE",
         "Names": "NAMES", "Labels": "LABELS", "Mounts": "MOUNTS", "Networks": "NETWORKS",
     });
+    let with_size = format!("{PS_TABLE}\t{{{{.Size}}}}");
+    let default_table = if a.size && table { with_size.as_str() } else { PS_TABLE };
     let format = match (&a.format, a.quiet) {
-        (Some(f), _) => Format::parse(f, PS_TABLE),
+        (Some(f), _) => Format::parse(f, default_table),
         (None, true) => Format::Raw("{{.ID}}".into()),
-        (None, false) => Format::parse(PS_TABLE, PS_TABLE),
+        (None, false) => Format::parse(default_table, default_table),
     };
     print(&render(&format, &rows, &headers)?);
     Ok(())

@@ -178,6 +178,94 @@ pub(crate) fn parse_until(v: &str) -> Result<i64, CliError> {
     Ok(now - (sign * total * 1e9) as i64)
 }
 
+/// docker's `filters.Args`: `key=value` pairs by key. Values of one key are
+/// alternatives, keys must all hold (labels excepted: see `match_kv_list`).
+#[derive(Default, Debug)]
+pub struct Filters {
+    fields: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+impl Filters {
+    /// Parses `--filter` values as docker's CLI does (key lower-cased, both sides
+    /// trimmed), then rejects keys not in `allowed` as the daemon does.
+    pub fn parse(raw: &[String], allowed: &[&str]) -> Result<Filters, CliError> {
+        let f = Filters::parse_any(raw)?;
+        f.validate(allowed)?;
+        Ok(f)
+    }
+
+    /// The CLI's half of `parse`: only the `key=value` shape is checked.
+    pub fn parse_any(raw: &[String]) -> Result<Filters, CliError> {
+        let mut f = Filters::default();
+        for r in raw {
+            let (key, value) = r.split_once('=').ok_or_else(|| {
+                CliError::Usage(format!(
+                    "invalid argument {r:?} for \"-f, --filter\" flag: bad format of filter (expected name=value)"
+                ))
+            })?;
+            let key = key.trim().to_ascii_lowercase();
+            let values = f.fields.entry(key).or_default();
+            let value = value.trim().to_string();
+            if !values.contains(&value) {
+                values.push(value);
+            }
+        }
+        Ok(f)
+    }
+
+    /// The daemon's half: keys outside `allowed` are `Invalid filter`.
+    pub fn validate(&self, allowed: &[&str]) -> Result<(), CliError> {
+        match self.fields.keys().find(|k| !allowed.contains(&k.as_str())) {
+            Some(bad) => Err(invalid(bad)),
+            None => Ok(()),
+        }
+    }
+
+    pub fn get(&self, key: &str) -> &[String] {
+        self.fields.get(key).map_or(&[], Vec::as_slice)
+    }
+
+    pub fn contains(&self, key: &str) -> bool {
+        self.fields.contains_key(key)
+    }
+
+    /// docker's `Args.Match`: some value equals `source` or, as a Go regular
+    /// expression, matches somewhere in it (an invalid expression matches nothing).
+    pub fn matches(&self, key: &str, source: &str) -> bool {
+        self.get(key).iter().any(|p| p == source || regex_find(p, source))
+    }
+
+    /// docker's `Args.MatchKVList`: every value (`key` or `key=value`) must be among
+    /// `labels`; true when the filter has no such key.
+    pub fn match_kv_list(&self, key: &str, labels: &std::collections::BTreeMap<String, String>) -> bool {
+        self.get(key).iter().all(|kv| match kv.split_once('=') {
+            Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
+            None => labels.contains_key(kv),
+        })
+    }
+
+    /// The daemon's `matchLabels` for prune: every `label` holds and not every
+    /// `label!` does.
+    pub fn prune_labels_match(&self, labels: &std::collections::BTreeMap<String, String>) -> bool {
+        self.match_kv_list("label", labels) && !(self.contains("label!") && self.match_kv_list("label!", labels))
+    }
+
+    /// The single `until=` of a prune, in Unix nanoseconds (docker refuses two).
+    pub fn until(&self) -> Result<Option<i64>, CliError> {
+        match self.get("until") {
+            [] => Ok(None),
+            [one] => parse_until(one).map(Some),
+            _ => Err(msg("more than one until filter specified")),
+        }
+    }
+}
+
+/// Whether `pattern` matches somewhere in `text`, as Go's `regexp.MatchString` (the
+/// `regex` crate shares RE2's syntax); an invalid pattern matches nothing.
+pub fn regex_find(pattern: &str, text: &str) -> bool {
+    regex::Regex::new(pattern).is_ok_and(|re| re.is_match(text))
+}
+
 /// docker's `reference.FamiliarMatch`: the pattern is matched against `name:tag`, then
 /// against the name alone.
 fn familiar_match(pattern: &str, r: &Reference) -> bool {
@@ -203,5 +291,53 @@ mod tests {
         assert!(parse_until("-24h").unwrap() > parse_until("24h").unwrap(), "a negative duration is after now");
         assert!(parse_until("1500ms").is_ok() && parse_until("10us").is_ok() && parse_until("3ns").is_ok());
         assert!(parse_until("-").is_err());
+    }
+
+    #[test]
+    fn go_regex_syntax() {
+        for (p, t) in [
+            ("web", "/my-web-1"),
+            ("^/web$", "/web"),
+            ("^web", "web1"),
+            ("w.b", "wxb"),
+            ("a[0-9]+z", "xa12z"),
+            ("^(foo|bar)-\\d$", "bar-7"),
+            ("colou?r", "color"),
+            ("[^a-z]", "ab1"),
+            ("x*", ""),
+            ("a.*z$", "abcz"),
+        ] {
+            assert!(regex_find(p, t), "{p} should match {t}");
+        }
+        for (p, t) in [
+            ("^web$", "/web"),
+            ("^web", "/web"),
+            ("a[0-9]+z", "az"),
+            ("^(foo|bar)$", "foobar"),
+            ("[^a-z]", "abc"),
+            ("(", "("),
+            ("a{3}", "aa"),
+            ("\\q", "q"),
+            ("*", "*"),
+        ] {
+            assert!(!regex_find(p, t), "{p} should not match {t}");
+        }
+    }
+
+    #[test]
+    fn filter_args() {
+        let f = Filters::parse(&["label=a".into(), "label=b=1".into(), "Name= x ".into()], &["label", "name"]).unwrap();
+        assert_eq!(f.get("name"), ["x"]);
+        let mut labels = std::collections::BTreeMap::new();
+        labels.insert("a".to_string(), String::new());
+        assert!(!f.match_kv_list("label", &labels), "every label value must hold");
+        labels.insert("b".to_string(), "1".to_string());
+        assert!(f.match_kv_list("label", &labels));
+        assert!(matches!(Filters::parse(&["nope".into()], &[]), Err(CliError::Usage(_))));
+        let e = Filters::parse(&["color=red".into()], &["label"]).unwrap_err();
+        assert_eq!(e.to_string(), "Invalid filter 'color'");
+        let neg = Filters::parse(&["label!=a".into()], &["label!"]).unwrap();
+        assert!(!neg.prune_labels_match(&labels) && neg.prune_labels_match(&Default::default()));
+        assert!(Filters::parse(&["until=1".into(), "until=2".into()], &["until"]).unwrap().until().is_err());
     }
 }

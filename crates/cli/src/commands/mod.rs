@@ -53,6 +53,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Import(a) | Command::Image(ImageCommand::Import(a)) => archive::import(&mut ctx, &a).map(ok),
         Command::System(SystemCommand::Df(a)) => system::df(&ctx, &a).map(ok),
         Command::Info(a) | Command::System(SystemCommand::Info(a)) => system::info(&ctx, &a).map(ok),
+        Command::System(SystemCommand::Prune(a)) => system::prune(&mut ctx, &a).map(ok),
         Command::Run(a) | Command::Container(ContainerCommand::Run(a)) => containers::run(&mut ctx, &a),
         Command::Create(a) | Command::Container(ContainerCommand::Create(a)) => containers::create_cmd(&mut ctx, &a),
         Command::Start(a) | Command::Container(ContainerCommand::Start(a)) => containers::start(&mut ctx, &a),

@@ -6,16 +6,18 @@ use std::collections::{BTreeSet, HashMap};
 use gantry_image::{Digest, Reference};
 
 use super::filter::ImageFilter;
+use super::system::Pruned;
 use super::{confirm, print, Ctx};
 use crate::cli::{PruneArgs, RmiArgs};
 use crate::error::{msg, print_error, CliError};
-use crate::format::units;
 
 /// What one removal did, in order: ("Untagged"|"Deleted", what).
 #[derive(Default)]
 struct Removal {
     events: Vec<(&'static str, String)>,
     reclaimed: u64,
+    /// The layers (diff IDs) whose bytes `reclaimed` counts.
+    released: Vec<Digest>,
     /// How many images use each layer chain ID: read once per command and kept up to
     /// date as images go, so removing many images is not quadratic.
     chain_users: Option<HashMap<Digest, usize>>,
@@ -145,6 +147,7 @@ fn delete(
     for i in (layers.len() - released..layers.len()).rev() {
         out.events.push((deleted_word, chains[i].to_string()));
         out.reclaimed += layers[i].content_size;
+        out.released.push(layers[i].diff_id);
     }
     for c in &chains {
         if let Some(n) = users.get_mut(c) {
@@ -173,9 +176,18 @@ pub fn prune(ctx: &mut Ctx, a: &PruneArgs) -> Result<(), CliError> {
             return Ok(());
         }
     }
+    let pruned = prune_images(ctx, a.all, &a.filter)?;
+    print(&format!("{}Total reclaimed space: {}\n", pruned.section("Deleted Images:"), pruned.human()));
+    Ok(())
+}
+
+/// Removes dangling images (every unused one with `all`) that match `filters`
+/// (`until`, `label`, `label!`, `dangling`); lists them as docker does
+/// (`untagged: ref`, `deleted: id`), with the bytes of the layers released.
+pub(crate) fn prune_images(ctx: &mut Ctx, all: bool, filters: &[String]) -> Result<Pruned, CliError> {
     let images = ctx.store.images()?;
-    let mut filters = a.filter.clone();
-    let mut all = a.all;
+    let mut filters = filters.to_vec();
+    let mut all = all;
     // `dangling=false` is docker's other spelling of --all.
     filters.retain(|f| {
         let off = matches!(f.as_str(), "dangling=false" | "dangling=0");
@@ -212,18 +224,9 @@ pub fn prune(ctx: &mut Ctx, a: &PruneArgs) -> Result<(), CliError> {
     } else {
         crate::debug!("swept {} unreferenced blob(s), {} abandoned ingest file(s)", gc.removed.len(), gc.swept_ingest);
     }
-    let mut text = String::new();
-    if !removal.events.is_empty() {
-        text.push_str("Deleted Images:\n");
-        for (k, v) in &removal.events {
-            text.push_str(&format!("{k}: {v}\n"));
-        }
-        text.push('\n');
-    }
-    text.push_str(&format!(
-        "Total reclaimed space: {}\n",
-        units::human_size_with_precision(removal.reclaimed as f64, 4)
-    ));
-    print(&text);
-    Ok(())
+    Ok(Pruned {
+        items: removal.events.iter().map(|(k, v)| format!("{k}: {v}")).collect(),
+        reclaimed: removal.reclaimed,
+        layers: removal.released,
+    })
 }

@@ -1,13 +1,140 @@
-//! `system df`, `info` and `version`.
+//! `system df`, `system prune`, `info` and `version`.
 
 use std::collections::HashSet;
 
 use serde_json::{json, Value};
 
-use super::{print, Ctx};
-use crate::cli::{DfArgs, FormatOnly};
+use super::filter::Filters;
+use super::{confirm, print, Ctx};
+use crate::cli::{DfArgs, FormatOnly, SystemPruneArgs};
 use crate::error::{msg, CliError};
 use crate::format::{render, units, Format};
+
+/// What one prune removed, as docker lists it, and the bytes that freed: the prune
+/// commands and `system prune` share the work and differ only in what they print.
+#[derive(Default, Debug)]
+pub(crate) struct Pruned {
+    pub items: Vec<String>,
+    pub reclaimed: u64,
+    /// Layers (diff IDs) `reclaimed` counts, so that a later prune does not count
+    /// them again.
+    pub layers: Vec<gantry_image::Digest>,
+}
+
+impl Pruned {
+    /// docker's section: the header, one line per item and a blank line; nothing
+    /// when nothing was removed.
+    pub fn section(&self, header: &str) -> String {
+        if self.items.is_empty() {
+            return String::new();
+        }
+        let mut s = format!("{header}\n");
+        for i in &self.items {
+            s.push_str(i);
+            s.push('\n');
+        }
+        s.push('\n');
+        s
+    }
+
+    /// The reclaimed bytes as docker prints them (go-units `HumanSize`).
+    pub fn human(&self) -> String {
+        units::human_size_with_precision(self.reclaimed as f64, 4)
+    }
+}
+
+/// The filter keys every pruner `system prune` runs accepts.
+const PRUNE_FILTERS: [&str; 3] = ["label", "label!", "until"];
+
+/// docker 20.10's confirmation: what will go, then the filters (naturally sorted).
+fn prune_warning(a: &SystemPruneArgs, filters: &Filters) -> String {
+    let mut warnings = vec!["all stopped containers", "all networks not used by at least one container"];
+    if a.volumes {
+        warnings.push("all volumes not used by at least one container");
+    }
+    warnings.push(match a.all {
+        true => "all images without at least one container associated to them",
+        false => "all dangling images",
+    });
+    warnings.push(if a.all { "all build cache" } else { "all dangling build cache" });
+    let mut shown: Vec<String> =
+        PRUNE_FILTERS.iter().flat_map(|k| filters.get(k).iter().map(move |v| format!("{k}={v}"))).collect();
+    shown.sort_by(|x, y| natural_cmp(x, y));
+    let mut text = String::from("WARNING! This will remove:");
+    for w in warnings {
+        text.push_str(&format!("\n  - {w}"));
+    }
+    text.push('\n');
+    if !shown.is_empty() {
+        text.push_str("\n  Items to be pruned will be filtered with:");
+        for f in &shown {
+            text.push_str(&format!("\n  - {f}"));
+        }
+        text.push('\n');
+    }
+    text.push_str("\nAre you sure you want to continue?");
+    text
+}
+
+/// `sortorder.NaturalLess`: runs of digits compare as numbers.
+fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    let (mut a, mut b) = (a, b);
+    loop {
+        let (Some(x), Some(y)) = (a.chars().next(), b.chars().next()) else { return a.len().cmp(&b.len()) };
+        if x.is_ascii_digit() && y.is_ascii_digit() {
+            let da = a.find(|c: char| !c.is_ascii_digit()).unwrap_or(a.len());
+            let db = b.find(|c: char| !c.is_ascii_digit()).unwrap_or(b.len());
+            let (na, nb) = (a[..da].trim_start_matches('0'), b[..db].trim_start_matches('0'));
+            let o = na.len().cmp(&nb.len()).then_with(|| na.cmp(nb)).then_with(|| da.cmp(&db));
+            if o.is_ne() {
+                return o;
+            }
+            (a, b) = (&a[da..], &b[db..]);
+        } else {
+            if x != y {
+                return x.cmp(&y);
+            }
+            (a, b) = (&a[x.len_utf8()..], &b[y.len_utf8()..]);
+        }
+    }
+}
+
+/// `system prune`: stopped containers, then (with `--volumes`) unused volumes, then
+/// dangling images (unused with `-a`), then dangling build cache (all with `-a`),
+/// each section printed as it completes, as docker does; gantry has no networks to
+/// prune. As in docker, only the filter's shape is checked before the prompt.
+pub fn prune(ctx: &mut Ctx, a: &SystemPruneArgs) -> Result<(), CliError> {
+    let filters = Filters::parse_any(&a.filter)?;
+    if a.volumes && filters.contains("until") {
+        return Err(msg("The \"until\" filter is not supported with \"--volumes\""));
+    }
+    if !a.force && !confirm(&prune_warning(a, &filters)) {
+        return Ok(());
+    }
+    filters.validate(&PRUNE_FILTERS)?;
+    let until = filters.until()?;
+    let mut reclaimed = 0u64;
+    let containers = super::containers::prune_stopped(ctx, &filters)?;
+    print(&containers.section("Deleted Containers:"));
+    reclaimed += containers.reclaimed;
+    if a.volumes {
+        let volumes = super::volumes::prune_unused(ctx, &filters)?;
+        print(&volumes.section("Deleted Volumes:"));
+        reclaimed += volumes.reclaimed;
+    }
+    let image_filters: Vec<String> =
+        PRUNE_FILTERS.iter().flat_map(|k| filters.get(k).iter().map(move |v| format!("{k}={v}"))).collect();
+    let images = super::remove::prune_images(ctx, a.all, &image_filters)?;
+    print(&images.section("Deleted Images:"));
+    reclaimed += images.reclaimed;
+    // The build cache ignores label filters: docker's builder accepts them and does
+    // nothing with them. Layers just counted for images are not counted twice.
+    let cache = super::builder::prune_cache(ctx, a.all, until, None, &images.layers)?;
+    print(&cache.section("Deleted build cache objects:"));
+    reclaimed += cache.reclaimed;
+    print(&format!("Total reclaimed space: {}\n", Pruned { reclaimed, ..Default::default() }.human()));
+    Ok(())
+}
 
 const DF_TABLE: &str = "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}";
 
@@ -174,4 +301,16 @@ pub fn version(a: &FormatOnly) -> Result<std::process::ExitCode, CliError> {
         )
     })?;
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn natural_order() {
+        let mut v = vec!["label=a10", "until=1h", "label=a9", "label!=x", "label=a09"];
+        v.sort_by(|x, y| natural_cmp(x, y));
+        assert_eq!(v, ["label!=x", "label=a9", "label=a09", "label=a10", "until=1h"]);
+    }
 }

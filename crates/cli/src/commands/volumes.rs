@@ -7,6 +7,8 @@ use gantry_runtime::container::ContainerConfig;
 use gantry_store::Volume;
 use serde_json::{json, Value};
 
+use super::filter::Filters;
+use super::system::Pruned;
 use super::{confirm, print, Ctx};
 use crate::cli::{ContainerPruneArgs, VolumeCreateArgs, VolumeInspectArgs, VolumeLsArgs, VolumeRmArgs};
 use crate::error::{msg, print_error, CliError};
@@ -157,19 +159,24 @@ pub fn prune(ctx: &Ctx, a: &ContainerPruneArgs) -> Result<(), CliError> {
     if !a.force && !confirm("WARNING! This will remove all local volumes not used by at least one container.\nAre you sure you want to continue?") {
         return Ok(());
     }
+    let pruned = prune_unused(ctx, &Filters::default())?;
+    print(&format!("{}Total reclaimed space: {}\n", pruned.section("Deleted Volumes:"), pruned.human()));
+    Ok(())
+}
+
+/// Removes every volume no container names whose labels match `filters` (`label`,
+/// `label!`): docker 20.10's volume prune (named volumes too, unlike docker 23+).
+pub(crate) fn prune_unused(ctx: &Ctx, filters: &Filters) -> Result<Pruned, CliError> {
     let used: BTreeSet<String> = users(ctx)?.into_keys().collect();
-    let mut out = String::new();
-    let mut reclaimed = 0u64;
+    let mut pruned = Pruned::default();
     for v in ctx.store.volumes()? {
-        if used.contains(&v.name) {
+        if used.contains(&v.name) || !filters.prune_labels_match(&v.labels) {
             continue;
         }
-        reclaimed += ctx.store.volume_size(&v.name);
+        let size = ctx.store.volume_size(&v.name);
         ctx.store.remove_volume(&v.name)?;
-        out.push_str(&v.name);
-        out.push('\n');
+        pruned.reclaimed += size;
+        pruned.items.push(v.name);
     }
-    let head = if out.is_empty() { String::new() } else { format!("Deleted Volumes:\n{out}\n") };
-    print(&format!("{head}Total reclaimed space: {}\n", crate::format::units::human_size(reclaimed as f64)));
-    Ok(())
+    Ok(pruned)
 }
