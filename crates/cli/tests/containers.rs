@@ -659,7 +659,7 @@ fn published_ports_reach_the_container() {
     };
     assert!(body.contains("200 OK") && body.contains("hello-from-container"), "{body}");
     // The container has a network of its own: the host's interfaces are not there.
-    assert_eq!(s.g.ok(&["exec", "web", "ls", "/sys/class/net"]), "lo\n");
+    assert_eq!(s.g.ok(&["exec", "web", "ls", "/sys/class/net"]), "lo\ntap0\n");
     s.g.ok(&["rm", "-f", "web"]);
     assert!(std::net::TcpStream::connect(&addr).is_err(), "the port is released with the container");
     let r = s.g.run(&["run", "--rm", "-p", "53:53/udp", "busybox", "true"]);
@@ -741,4 +741,28 @@ fn init_runs_the_command_under_tini() {
     s.g.ok(&["rm", "tini"]);
     let r = s.g.run(&["run", "--rm", "--init", "busybox", "nosuch"]);
     assert_eq!(r.code, Some(127), "{r:?}");
+}
+
+/// The default network: a namespace of the container's own with outbound NAT through
+/// slirp4netns (docker's bridge, without a bridge): its own address, DNS forwarder and
+/// gateway, none of the host's interfaces; `--network host` shares the host's.
+#[test]
+fn default_network_is_isolated_with_outbound_nat() {
+    let s = env();
+    let out = s.g.ok(&[
+        "run", "--rm", "busybox", "sh", "-c",
+        "ls /sys/class/net; ip -4 addr show tap0 | grep -o 'inet [0-9./]*'; cat /etc/resolv.conf | grep nameserver; ping -c1 -W2 10.0.2.2 > /dev/null && echo gateway-ok",
+    ]);
+    assert_eq!(out, "lo\ntap0\ninet 10.0.2.100/24\nnameserver 10.0.2.3\ngateway-ok\n");
+    let host_ifaces = std::fs::read_dir("/sys/class/net").unwrap().count();
+    let shared = s.g.ok(&["run", "--rm", "--network", "host", "busybox", "ls", "/sys/class/net"]);
+    assert_eq!(shared.lines().count(), host_ifaces);
+    assert_eq!(inspect_network_mode(&s), "default");
+}
+
+fn inspect_network_mode(s: &BuildEnv) -> String {
+    s.g.ok(&["create", "--name", "netmode", "busybox", "true"]);
+    let mode = inspect(&s.g, "netmode")["HostConfig"]["NetworkMode"].as_str().unwrap().to_string();
+    s.g.ok(&["rm", "netmode"]);
+    mode
 }

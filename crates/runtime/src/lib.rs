@@ -9,6 +9,7 @@ pub mod executor;
 pub mod helper;
 pub mod lookup;
 pub mod monitor;
+pub mod network;
 pub mod ports;
 pub mod seccomp;
 pub mod spec;

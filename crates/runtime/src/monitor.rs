@@ -29,6 +29,11 @@ const FORWARDED: [libc::c_int; 7] =
 
 type Failure = (String, i32);
 
+/// Whether the container's network is the default one, with outbound NAT.
+fn uses_slirp(cfg: &ContainerConfig) -> bool {
+    cfg.network == "bridge"
+}
+
 /// Where `--init` puts the init process, as docker does.
 const INIT_PATH: &str = "/sbin/docker-init";
 
@@ -160,11 +165,15 @@ fn spec(cfg: &ContainerConfig, dir: &Path, rootfs: &Path, id: &str) -> Result<Co
     }
     let hostname = if cfg.hostname.is_empty() { id[..12].to_string() } else { cfg.hostname.clone() };
     // Published ports need a namespace of the container's own to relay into.
-    let network = if cfg.network == "none" || !cfg.ports.is_empty() { Network::None } else { Network::Host };
+    // Every mode but host gives the container a namespace of its own (published
+    // ports are relayed into it; the default one also gets slirp4netns's NAT).
+    let network = if cfg.network == "host" { Network::Host } else { Network::None };
+    let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let resolv = if uses_slirp(cfg) { crate::network::slirp_resolv_conf(&host_resolv) } else { host_resolv };
     let files = [
         ("hostname", format!("{hostname}\n")),
         ("hosts", format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n")),
-        ("resolv.conf", std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default()),
+        ("resolv.conf", resolv),
     ];
     let mut mounts = Vec::new();
     for (name, text) in files {
@@ -269,6 +278,7 @@ fn run_once(
         proxy = Some(p);
         state.ports = bound;
     }
+    let mut slirp: Option<crate::network::Slirp> = None;
     let mut set = signal_set();
     // The container's process keeps our default signal mask: block only once it exists.
     let mut container;
@@ -298,6 +308,9 @@ fn run_once(
             if spec.network == Network::None {
                 if let Some(pid) = c.pid() {
                     let _ = crate::ports::loopback_up(pid.as_raw());
+                    if uses_slirp(cfg) {
+                        slirp = Some(crate::network::Slirp::start(pid.as_raw()).map_err(|e| (e, 125))?);
+                    }
                 }
             }
             c.start().map_err(|e| (format!("starting the container: {e}"), 125))?;
@@ -354,7 +367,12 @@ fn run_once(
         let _ = std::fs::remove_file(path);
     }
     if cfg.runtime.is_some() && spec.network == Network::None {
+        // An external runtime has started the process already: the network comes up
+        // just after it, and a process that ended meanwhile needs none.
         let _ = crate::ports::loopback_up(pid);
+        if uses_slirp(cfg) {
+            slirp = crate::network::Slirp::start(pid).ok();
+        }
     }
     if let Some(p) = proxy.as_mut() {
         p.attach(pid);
@@ -368,6 +386,7 @@ fn run_once(
     let _raw = (attach && cfg.tty).then(crate::console::RawTerminal::enter).flatten();
     let forward_stdin = attach && cfg.open_stdin && cfg.tty;
     let code = pump(&io, &set, pid, waited_pid, log, attach, forward_stdin, &mut proxy);
+    drop(slirp);
     state.ports.clear();
     unblock(&set);
     if let Some(mut c) = container {

@@ -1,0 +1,109 @@
+//! The default ("bridge") network, daemonless: the container gets a network namespace
+//! of its own, and slirp4netns gives it outbound connectivity through user-mode NAT
+//! (10.0.2.100, gateway 10.0.2.2, DNS 10.0.2.3). No bridge, no iptables rules: nothing
+//! on the host to clean up. slirp4netns ends with the monitor (its exit fd closes),
+//! even if the monitor is killed.
+
+use std::io::Read;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+/// The DNS server slirp4netns answers on inside the container.
+pub const SLIRP_DNS: &str = "10.0.2.3";
+
+/// slirp4netns on PATH or where Debian installs it.
+pub fn slirp_binary() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/local/bin")])
+        .map(|d| d.join("slirp4netns"))
+        .find(|p| p.is_file())
+}
+
+/// A running slirp4netns serving one container's namespace; stopped on drop.
+pub struct Slirp {
+    child: Child,
+    _exit: OwnedFd,
+}
+
+impl Slirp {
+    /// Starts slirp4netns for the namespace of process `pid` and waits until the
+    /// container's interface is configured.
+    pub fn start(pid: i32) -> Result<Slirp, String> {
+        let bin = slirp_binary()
+            .ok_or("the default network needs slirp4netns (Debian package slirp4netns); or use --network host|none")?;
+        let (ready_r, ready_w) = rustix::pipe::pipe().map_err(|e| format!("pipe: {e}"))?;
+        let (exit_r, exit_w) =
+            rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
+        let (ready_fd, exit_fd) = (ready_w.as_raw_fd(), exit_r.as_raw_fd());
+        let mut c = Command::new(bin);
+        c.args(["--configure", "--mtu=65520", "--disable-host-loopback", "--ready-fd=3", "--exit-fd=4"])
+            .arg(pid.to_string())
+            .arg("tap0")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        // SAFETY: dup2 and setsid between fork and exec, on fds this process holds.
+        unsafe {
+            c.pre_exec(move || {
+                if libc::dup2(ready_fd, 3) < 0 || libc::dup2(exit_fd, 4) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                libc::setsid();
+                Ok(())
+            });
+        }
+        let child = c.spawn().map_err(|e| format!("slirp4netns: {e}"))?;
+        drop(ready_w);
+        drop(exit_r);
+        let mut ready = std::fs::File::from(ready_r);
+        let mut byte = [0u8; 1];
+        match ready.read(&mut byte) {
+            Ok(1) => Ok(Slirp { child, _exit: exit_w }),
+            _ => {
+                let mut s = Slirp { child, _exit: exit_w };
+                s.stop();
+                Err("slirp4netns could not configure the container's network".into())
+            }
+        }
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Slirp {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The container's resolv.conf behind slirp4netns: its DNS forwarder instead of the
+/// host's servers (a host's 127.0.0.53 is not reachable from the namespace), the
+/// host's search domains and options kept.
+pub fn slirp_resolv_conf(host: &str) -> String {
+    let mut out = format!("nameserver {SLIRP_DNS}\n");
+    for line in host.lines() {
+        let t = line.trim_start();
+        if t.starts_with("search") || t.starts_with("options") || t.starts_with("domain") {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolv_conf_points_at_slirp() {
+        let r = slirp_resolv_conf("nameserver 127.0.0.53\nsearch example.org\noptions edns0\n");
+        assert_eq!(r, "nameserver 10.0.2.3\nsearch example.org\noptions edns0\n");
+    }
+}
