@@ -216,6 +216,7 @@ fn spec(cfg: &ContainerConfig, dir: &Path, rootfs: &Path, id: &str) -> Result<Co
         no_new_privileges: false,
         resources: Resources { memory: cfg.memory, cpus: cfg.cpus, pids_limit: cfg.pids_limit },
         cgroups_path: Some(format!("/gantry/{id}")),
+        netns_path: None,
     })
 }
 
@@ -249,7 +250,21 @@ fn run_once(
 ) -> Result<i32, Failure> {
     let rootfs = store.mount_rootfs(dir, layers).map_err(|e| (e.to_string(), 125))?;
     let _unmount = Unmount(dir);
-    let spec = spec(cfg, dir, &rootfs, id)?;
+    let mut spec = spec(cfg, dir, &rootfs, id)?;
+    // The default network's namespace is made first, so that slirp4netns sets it up
+    // while the container is being created rather than after (builtin executor).
+    let netns = if uses_slirp(cfg) && cfg.runtime.is_none() {
+        Some(crate::network::new_netns().map_err(|e| (format!("network namespace: {e}"), 125))?)
+    } else {
+        None
+    };
+    let netns_path =
+        netns.as_ref().map(|f| std::path::PathBuf::from(format!("/proc/{}/fd/{}", std::process::id(), f.as_raw_fd())));
+    spec.netns_path = netns_path.clone();
+    let mut slirp: Option<crate::network::Slirp> = match &netns_path {
+        Some(p) => Some(crate::network::Slirp::spawn_for_path(p).map_err(|e| (e, 125))?),
+        None => None,
+    };
     make_workdir(&rootfs, &spec.cwd)?;
     check_program(&rootfs, &cfg.path, &spec.env, &spec.cwd).map_err(start_failure)?;
     spec.write_bundle(dir).map_err(|e| (e.to_string(), 125))?;
@@ -278,7 +293,6 @@ fn run_once(
         proxy = Some(p);
         state.ports = bound;
     }
-    let mut slirp: Option<crate::network::Slirp> = None;
     let mut set = signal_set();
     // The container's process keeps our default signal mask: block only once it exists.
     let mut container;
@@ -305,13 +319,13 @@ fn run_once(
             );
             block(&mut set);
             let c = container.as_mut().ok_or_else(|| ("no container".to_string(), 125))?;
-            if spec.network == Network::None {
+            if spec.network == Network::None && netns.is_none() {
                 if let Some(pid) = c.pid() {
                     let _ = crate::ports::loopback_up(pid.as_raw());
-                    if uses_slirp(cfg) {
-                        slirp = Some(crate::network::Slirp::start(pid.as_raw()).map_err(|e| (e, 125))?);
-                    }
                 }
+            }
+            if let Some(s) = slirp.as_mut() {
+                s.wait_ready().map_err(|e| (e, 125))?;
             }
             c.start().map_err(|e| (format!("starting the container: {e}"), 125))?;
             let pid = c.pid().map(|p| p.as_raw()).unwrap_or(0);

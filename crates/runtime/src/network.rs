@@ -22,16 +22,49 @@ pub fn slirp_binary() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// A new network namespace that this process does not stay in, held by the returned
+/// file (it lives as long as the file or a process in it does), loopback up.
+pub fn new_netns() -> std::io::Result<std::fs::File> {
+    let host = std::fs::File::open("/proc/self/ns/net")?;
+    // SAFETY: unshare/setns on this single-threaded process, back to where it was.
+    unsafe {
+        if libc::unshare(libc::CLONE_NEWNET) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    let ns = std::fs::File::open("/proc/self/ns/net");
+    let up = crate::ports::loopback_up(std::process::id() as i32);
+    // SAFETY: as above.
+    if unsafe { libc::setns(host.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    up?;
+    ns
+}
+
 /// A running slirp4netns serving one container's namespace; stopped on drop.
 pub struct Slirp {
     child: Child,
     _exit: OwnedFd,
+    ready: Option<std::fs::File>,
 }
 
 impl Slirp {
     /// Starts slirp4netns for the namespace of process `pid` and waits until the
     /// container's interface is configured.
     pub fn start(pid: i32) -> Result<Slirp, String> {
+        let mut s = Slirp::spawn(&pid.to_string(), false)?;
+        s.wait_ready()?;
+        Ok(s)
+    }
+
+    /// Starts slirp4netns for the namespace at `path` (`/proc/<pid>/fd/<n>` of a
+    /// [`new_netns`] file); [`Slirp::wait_ready`] waits for it.
+    pub fn spawn_for_path(path: &std::path::Path) -> Result<Slirp, String> {
+        Slirp::spawn(&path.to_string_lossy(), true)
+    }
+
+    fn spawn(target: &str, is_path: bool) -> Result<Slirp, String> {
         let bin = slirp_binary()
             .ok_or("the default network needs slirp4netns (Debian package slirp4netns); or use --network host|none")?;
         let (ready_r, ready_w) = rustix::pipe::pipe().map_err(|e| format!("pipe: {e}"))?;
@@ -39,12 +72,11 @@ impl Slirp {
             rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
         let (ready_fd, exit_fd) = (ready_w.as_raw_fd(), exit_r.as_raw_fd());
         let mut c = Command::new(bin);
-        c.args(["--configure", "--mtu=65520", "--disable-host-loopback", "--ready-fd=3", "--exit-fd=4"])
-            .arg(pid.to_string())
-            .arg("tap0")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+        c.args(["--configure", "--mtu=65520", "--disable-host-loopback", "--ready-fd=3", "--exit-fd=4"]);
+        if is_path {
+            c.arg("--netns-type=path");
+        }
+        c.arg(target).arg("tap0").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
         // SAFETY: dup2 and setsid between fork and exec, on fds this process holds.
         unsafe {
             c.pre_exec(move || {
@@ -58,13 +90,17 @@ impl Slirp {
         let child = c.spawn().map_err(|e| format!("slirp4netns: {e}"))?;
         drop(ready_w);
         drop(exit_r);
-        let mut ready = std::fs::File::from(ready_r);
+        Ok(Slirp { child, _exit: exit_w, ready: Some(std::fs::File::from(ready_r)) })
+    }
+
+    /// Waits until slirp4netns has configured the interface.
+    pub fn wait_ready(&mut self) -> Result<(), String> {
+        let Some(mut ready) = self.ready.take() else { return Ok(()) };
         let mut byte = [0u8; 1];
         match ready.read(&mut byte) {
-            Ok(1) => Ok(Slirp { child, _exit: exit_w }),
+            Ok(1) => Ok(()),
             _ => {
-                let mut s = Slirp { child, _exit: exit_w };
-                s.stop();
+                self.stop();
                 Err("slirp4netns could not configure the container's network".into())
             }
         }

@@ -150,6 +150,9 @@ pub struct ContainerSpec {
     pub resources: Resources,
     /// The cgroup the container is placed in, relative to the hierarchy roots.
     pub cgroups_path: Option<String>,
+    /// A network namespace made beforehand to join instead of a new one (so its
+    /// networking can be set up while the container is being created).
+    pub netns_path: Option<PathBuf>,
 }
 
 /// `NET_ADMIN` and `cap_net_admin` to `CAP_NET_ADMIN`, as docker accepts both.
@@ -203,7 +206,10 @@ impl ContainerSpec {
         let mut namespaces =
             vec![json!({"type": "pid"}), json!({"type": "ipc"}), json!({"type": "uts"}), json!({"type": "mount"})];
         if self.network != Network::Host {
-            namespaces.push(json!({"type": "network"}));
+            namespaces.push(match &self.netns_path {
+                Some(p) => json!({"type": "network", "path": p}),
+                None => json!({"type": "network"}),
+            });
         }
         let mut mounts = vec![
             json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
