@@ -167,12 +167,8 @@ impl Builder<'_> {
                 &read_in_root(&root, "etc/group"),
             )
             .map_err(|e| BuildError::at(cmd, e))?;
-            let mut created: Vec<String> = MOUNT_POINTS
-                .iter()
-                .copied()
-                .filter(|p| std::fs::symlink_metadata(sandbox.rootfs().join(p)).is_err())
-                .map(String::from)
-                .collect();
+            let mut created: Vec<String> =
+                MOUNT_POINTS.iter().copied().filter(|p| !root.exists(p.as_bytes())).map(String::from).collect();
             let mut run_mounts = Vec::new();
             let mut run_env = env.clone();
             let mut _locks = Vec::new();
@@ -262,9 +258,11 @@ impl Builder<'_> {
             st.layers.push(rec);
             st.view = None;
             let chain: Vec<Digest> = st.layers.iter().map(|l| l.diff_id).collect();
-            // Mount points made only for the run are not part of the snapshot either.
+            // Mount points made only for the run are not part of the snapshot either:
+            // removed inside the upper dir (the RUN may have planted links there).
+            let upper_root = RootDir::open(&upper).map_err(|e| BuildError::Layer(e.to_string()))?;
             for p in created.iter().rev() {
-                let _ = std::fs::remove_file(upper.join(p)).or_else(|_| std::fs::remove_dir(upper.join(p)));
+                let _ = upper_root.remove(p.as_bytes());
             }
             b.store.commit_sandbox(sandbox, &chain)?;
             st.config.history.push(entry);

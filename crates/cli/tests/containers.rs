@@ -211,6 +211,9 @@ fn logs_follow_and_tail() {
 fn restart_policy_on_failure_restarts_then_gives_up() {
     let s = env();
     s.g.ok(&["run", "-d", "--name", "flaky", "--restart", "on-failure:2", "busybox", "sh", "-c", "echo try; exit 1"]);
+    // `wait` on a --rm container that ends with 3 reports 3 although it is gone.
+    let id = s.g.ok(&["run", "-d", "--rm", "busybox", "sh", "-c", "sleep 0.3; exit 3"]);
+    assert_eq!(s.g.ok(&["wait", id.trim()]), "3\n");
     s.g.ok(&["wait", "flaky"]);
     let state = inspect(&s.g, "flaky");
     assert_eq!(state["RestartCount"], 2, "{state}");
@@ -318,7 +321,11 @@ fn many_runs_leave_nothing_behind() {
         assert!(!s.build(&["-q"]).success());
     }
     assert!(mounts_under(s.g.root()).is_empty(), "{:?}", mounts_under(s.g.root()));
-    let leftovers = |dir: &str| std::fs::read_dir(s.g.root().join(dir)).map(|d| d.count()).unwrap_or(0);
+    let leftovers = |dir: &str| {
+        std::fs::read_dir(s.g.root().join(dir))
+            .map(|d| d.flatten().filter(|e| !e.file_name().to_string_lossy().starts_with('.')).count())
+            .unwrap_or(0)
+    };
     assert_eq!(leftovers("containers"), 0);
     assert_eq!(leftovers("sandboxes"), 0);
     for hierarchy in ["memory", "pids", "cpu", "unified"] {
@@ -765,4 +772,40 @@ fn inspect_network_mode(s: &BuildEnv) -> String {
     let mode = inspect(&s.g, "netmode")["HostConfig"]["NetworkMode"].as_str().unwrap().to_string();
     s.g.ok(&["rm", "netmode"]);
     mode
+}
+
+/// Found in review: a client that never reads must not stall the relay for others,
+/// and a process writing without newlines must not grow or stall its monitor.
+#[test]
+fn slow_clients_and_endless_lines_do_not_stall_the_monitor() {
+    let s = env();
+    s.g.ok(&[
+        "run", "-d", "--name", "big", "-p", "127.0.0.1::8080", "busybox", "sh", "-c",
+        "mkdir -p /www && head -c 8000000 /dev/zero > /www/big && echo small > /www/small && echo ready && exec httpd -f -p 8080 -h /www",
+    ]);
+    wait_log(&s.g, "big", "ready");
+    let addr = s.g.ok(&["port", "big", "8080"]).trim().to_string();
+    // Asks for 8 MB and never reads them.
+    let mut stuck = std::net::TcpStream::connect(&addr).unwrap();
+    std::io::Write::write_all(&mut stuck, b"GET /big HTTP/1.0\r\n\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    std::io::Write::write_all(&mut conn, b"GET /small HTTP/1.0\r\n\r\n").unwrap();
+    let mut reply = String::new();
+    let _ = std::io::Read::read_to_string(&mut conn, &mut reply);
+    assert!(reply.contains("small"), "a second client is served: {reply:?}");
+    drop(stuck);
+    s.g.ok(&["rm", "-f", "big"]);
+    // 1 MB without a newline: logged in docker's 16 KiB pieces, promptly.
+    s.g.ok(&["run", "--name", "noeol", "busybox", "sh", "-c", "head -c 1000000 /dev/zero | tr '\\0' a"]);
+    let log =
+        s.g.root()
+            .join("containers")
+            .join(inspect(&s.g, "noeol")["Id"].as_str().unwrap())
+            .join(format!("{}-json.log", inspect(&s.g, "noeol")["Id"].as_str().unwrap()));
+    let lines = std::fs::read_to_string(log).unwrap().lines().count();
+    assert_eq!(lines, 1_000_000usize.div_ceil(16 * 1024));
+    assert_eq!(s.g.ok(&["logs", "noeol"]).len(), 1_000_000);
+    s.g.ok(&["rm", "noeol"]);
 }

@@ -80,3 +80,30 @@ fn a_run_symlink_to_root_cannot_redirect_a_later_copy() {
     assert_eq!(out, "c\n");
     assert!(!std::path::Path::new(&format!("/tmp/{marker}-3")).exists());
 }
+
+/// Found in review: a RUN that moves a mount point's directory away and plants a link
+/// in its place must not make the build delete the link's host target.
+#[test]
+fn a_planted_link_cannot_make_the_build_delete_host_files() {
+    let s = BuildEnv::new(BIN);
+    let victim = tempfile::tempdir().unwrap();
+    std::fs::write(victim.path().join("keyfile"), "precious").unwrap();
+    s.file(
+        "Dockerfile",
+        &format!(
+            "FROM busybox\nRUN --mount=type=tmpfs,target=/x/keyfile mv /x /x.old && ln -s {} /x\n",
+            victim.path().display()
+        ),
+    );
+    let _ = s.build(&["-t", "planted"]);
+    assert_eq!(std::fs::read_to_string(victim.path().join("keyfile")).unwrap(), "precious");
+}
+
+/// The store is the owner's alone: other users cannot reach images' setuid files.
+#[test]
+fn the_store_root_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = BuildEnv::new(BIN);
+    let mode = std::fs::metadata(s.g.root()).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700);
+}

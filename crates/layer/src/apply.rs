@@ -223,6 +223,30 @@ impl RootDir {
         Ok((fd, None))
     }
 
+    /// Whether something (of any type, a dangling link included) is at `path`, the
+    /// last component not followed, the others inside the root.
+    pub fn exists(&self, path: &[u8]) -> bool {
+        match self.resolve(path, false, false) {
+            Ok((_, None)) => true,
+            Ok((dir, Some(name))) => rfs::statat(&dir, name.as_slice(), AtFlags::SYMLINK_NOFOLLOW).is_ok(),
+            Err(_) => false,
+        }
+    }
+
+    /// Removes the file, link or empty directory at `path` (the last component not
+    /// followed; the others resolved inside the root, so a planted link can never make
+    /// this remove anything outside it).
+    pub fn remove(&self, path: &[u8]) -> io::Result<()> {
+        let (dir, name) = self.resolve(path, false, false).map_err(|e| at(path, e))?;
+        let name = name.ok_or_else(|| at(path, Errno::INVAL.into()))?;
+        match rfs::unlinkat(&dir, name.as_slice(), AtFlags::empty()) {
+            Err(Errno::ISDIR) | Err(Errno::PERM) => {
+                rfs::unlinkat(&dir, name.as_slice(), AtFlags::REMOVEDIR).map_err(|e| at(path, e.into()))
+            }
+            other => other.map_err(|e| at(path, e.into())),
+        }
+    }
+
     /// Whether `path` names a directory, symlinks followed inside the root.
     pub fn is_dir(&self, path: &[u8]) -> bool {
         matches!(self.resolve(path, false, true), Ok((_, None)))

@@ -32,7 +32,9 @@ pub fn commit_layer(store: &Store, rec: &ContainerRecord, binds: &[String]) -> R
     let upper = dir.join("upper");
     std::fs::create_dir_all(&upper).map_err(|e| RuntimeError::io(&upper, e))?;
     let lowers = store.layer_snapshots(&layers(store, rec)?)?;
-    let in_image = |p: &str| lowers.iter().any(|l| std::fs::symlink_metadata(l.join(p)).is_ok());
+    let roots: Vec<gantry_layer::apply::RootDir> =
+        lowers.iter().filter_map(|l| gantry_layer::apply::RootDir::open(l).ok()).collect();
+    let in_image = |p: &str| roots.iter().any(|r| r.exists(p.as_bytes()));
     let mut skip: Vec<String> = RUNTIME_PATHS.iter().filter(|p| !in_image(p)).map(|p| p.to_string()).collect();
     skip.extend(binds.iter().map(|b| b.trim_start_matches('/').to_string()).filter(|b| !in_image(b)));
     let skip: Vec<&[u8]> = skip.iter().map(|s| s.as_bytes()).collect();

@@ -226,6 +226,90 @@ pub fn wait_monitor(dir: &Path, timeout: Option<std::time::Duration>) -> bool {
     }
 }
 
+/// The cgroup directories of a container, whatever the hierarchy layout (v1 or
+/// hybrid: one per controller; v2: one).
+pub fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir("/sys/fs/cgroup")
+        .map(|h| h.flatten().map(|h| h.path().join("gantry").join(id)).collect())
+        .unwrap_or_default();
+    dirs.push(PathBuf::from("/sys/fs/cgroup/gantry").join(id));
+    dirs.retain(|d| d.is_dir());
+    dirs
+}
+
+/// The host PIDs in a container's cgroups.
+pub fn cgroup_pids(id: &str) -> Vec<i32> {
+    let mut pids: Vec<i32> = cgroup_dirs(id)
+        .iter()
+        .flat_map(|d| {
+            std::fs::read_to_string(d.join("cgroup.procs"))
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| l.trim().parse().ok())
+                .collect::<Vec<i32>>()
+        })
+        .collect();
+    pids.sort_unstable();
+    pids.dedup();
+    pids
+}
+
+/// Kills what is left of a container whose monitor died (its processes outlive it):
+/// everything in its cgroups, which are then removed.
+pub fn kill_orphans(id: &str) {
+    for _ in 0..100 {
+        let pids = cgroup_pids(id);
+        if pids.is_empty() {
+            break;
+        }
+        for pid in pids {
+            // SAFETY: a signal to a member of the container's own cgroup.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    for d in cgroup_dirs(id) {
+        let _ = std::fs::remove_dir(d);
+    }
+}
+
+/// Sends `sig` to the container's process `pid` only if that PID still belongs to
+/// the container (its cgroup says so): a PID freed and reused meanwhile is spared.
+pub fn signal_process(id: &str, pid: i32, sig: i32) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+    if !cgroups.contains(&format!("/gantry/{id}")) {
+        return false;
+    }
+    // SAFETY: signalling a process verified to be the container's.
+    unsafe { libc::kill(pid, sig) == 0 }
+}
+
+fn exits_dir(store_root: &Path) -> PathBuf {
+    store_root.join("containers").join(".exits")
+}
+
+/// Records the exit status of a container removed on exit (`--rm`), for `wait`.
+pub fn record_removed_exit(store_root: &Path, id: &str, code: i32) {
+    let dir = exits_dir(store_root);
+    let _ = std::fs::create_dir_all(&dir);
+    let _ = std::fs::write(dir.join(id), code.to_string());
+    // Statuses a day old are of no use to a `wait` any more.
+    let day = std::time::Duration::from_secs(86_400);
+    for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+        if e.metadata().and_then(|m| m.modified()).is_ok_and(|t| t.elapsed().is_ok_and(|age| age > day)) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+/// The exit status a removed container left (see [`record_removed_exit`]).
+pub fn removed_exit_code(store_root: &Path, id: &str) -> Option<i32> {
+    std::fs::read_to_string(exits_dir(store_root).join(id)).ok().and_then(|s| s.trim().parse().ok())
+}
+
 /// Removes a container's files (its root filesystem unmounted first).
 pub fn remove_files(dir: &Path) {
     gantry_store::unmount_rootfs(dir);

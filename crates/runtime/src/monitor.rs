@@ -34,6 +34,9 @@ fn uses_slirp(cfg: &ContainerConfig) -> bool {
     cfg.network == "bridge"
 }
 
+/// docker's json-file driver splits a line at 16 KiB.
+const MAX_LOG_LINE: usize = 16 * 1024;
+
 /// Where `--init` puts the init process, as docker does.
 const INIT_PATH: &str = "/sbin/docker-init";
 
@@ -52,9 +55,21 @@ pub fn run(root: &Path, id: &str, attach: bool) -> Result<i32, Failure> {
     let rec = store.container(id).map_err(|e| fail(&e))?;
     let cfg: ContainerConfig = serde_json::from_str(&rec.config).map_err(|e| fail(&e))?;
     let dir = store.container_dir(&rec.id);
-    let Some(_lock) = lock_monitor(&dir).map_err(|e| fail(&e))? else {
+    // Another command may be looking at the lock this instant: retry briefly.
+    let mut lock = None;
+    for _ in 0..100 {
+        lock = lock_monitor(&dir).map_err(|e| fail(&e))?;
+        if lock.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let Some(_lock) = lock else {
         return Err((format!("container {} is already running", rec.id), 125));
     };
+    // What a killed predecessor left: its processes and its mount.
+    crate::container::kill_orphans(&rec.id);
+    gantry_store::unmount_rootfs(&dir);
     let _ = std::fs::remove_file(dir.join(STOP_REQUESTED));
     let mut state = State::load(&dir).map_err(|e| fail(&e))?;
     let layers: Vec<_> = store.layers(&rec.image_id).map_err(|e| fail(&e))?.iter().map(|l| l.diff_id).collect();
@@ -87,8 +102,14 @@ pub fn run(root: &Path, id: &str, attach: bool) -> Result<i32, Failure> {
         // docker waits 100 ms before the first restart, doubling each time.
         let backoff = 100u64.saturating_mul(1 << state.restart_count.min(10)) / 2;
         std::thread::sleep(std::time::Duration::from_millis(backoff.min(60_000)));
+        if dir.join(STOP_REQUESTED).exists() {
+            state.status = Status::Exited;
+            let _ = state.save(&dir);
+            break result;
+        }
     };
     if cfg.auto_remove {
+        crate::container::record_removed_exit(root, &rec.id, state.exit_code);
         crate::container::remove_files(&dir);
         let _ = store.remove_container(&rec.id);
         // --rm takes the container's anonymous volumes with it, as in docker.
@@ -141,14 +162,22 @@ pub fn exec_spec(
         c.env.push(kv.clone());
     }
     let rootfs = dir.join("rootfs");
-    let mut s = spec(&c, dir, &rootfs, id)?;
+    let mut s = spec(&c, dir, &rootfs, id, false)?;
     s.args = argv.to_vec();
     check_program(&rootfs, argv.first().map(String::as_str).unwrap_or(""), &s.env, &s.cwd).map_err(start_failure)?;
     Ok(s)
 }
 
 /// The container's OCI spec, with its user resolved against its own files.
-fn spec(cfg: &ContainerConfig, dir: &Path, rootfs: &Path, id: &str) -> Result<ContainerSpec, Failure> {
+/// `write_files` is false for an exec: the running container's hosts, hostname and
+/// resolv.conf stay as they are (with its own edits).
+fn spec(
+    cfg: &ContainerConfig,
+    dir: &Path,
+    rootfs: &Path,
+    id: &str,
+    write_files: bool,
+) -> Result<ContainerSpec, Failure> {
     let root = RootDir::open(rootfs).map_err(|e| (e.to_string(), 125))?;
     let (user, home) =
         crate::user::resolve(&cfg.user, &read_small(&root, "etc/passwd"), &read_small(&root, "etc/group"))
@@ -178,7 +207,9 @@ fn spec(cfg: &ContainerConfig, dir: &Path, rootfs: &Path, id: &str) -> Result<Co
     let mut mounts = Vec::new();
     for (name, text) in files {
         let p = dir.join(name);
-        std::fs::write(&p, text).map_err(|e| (format!("{}: {e}", p.display()), 125))?;
+        if write_files {
+            std::fs::write(&p, text).map_err(|e| (format!("{}: {e}", p.display()), 125))?;
+        }
         mounts.push(Mount { destination: format!("/etc/{name}"), source: p, kind: MountKind::Bind, readonly: false });
     }
     for b in &cfg.binds {
@@ -248,9 +279,14 @@ fn run_once(
     attach: bool,
     state: &mut State,
 ) -> Result<i32, Failure> {
-    let rootfs = store.mount_rootfs(dir, layers).map_err(|e| (e.to_string(), 125))?;
+    // A lease while the layers are unpacked and mounted: GC must not sweep a snapshot
+    // being made (once mounted, the image's record keeps its chain).
+    let rootfs = {
+        let _lease = store.lease().map_err(|e| (e.to_string(), 125))?;
+        store.mount_rootfs(dir, layers).map_err(|e| (e.to_string(), 125))?
+    };
     let _unmount = Unmount(dir);
-    let mut spec = spec(cfg, dir, &rootfs, id)?;
+    let mut spec = spec(cfg, dir, &rootfs, id, true)?;
     // The default network's namespace is made first, so that slirp4netns sets it up
     // while the container is being created rather than after (builtin executor).
     let netns = if uses_slirp(cfg) && cfg.runtime.is_none() {
@@ -524,7 +560,7 @@ fn pump(
             fds.push(libc::pollfd { fd: s.as_raw_fd(), events: libc::POLLIN, revents: 0 });
         }
         if let Some(p) = proxy.as_ref().filter(|_| code.is_none()) {
-            fds.extend(p.fds().into_iter().map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }));
+            fds.extend(p.fds().into_iter().map(|(fd, events)| libc::pollfd { fd, events, revents: 0 }));
         }
         // Once the process ended, wait for the rest of its output only briefly:
         // a daemonized grandchild may hold the pipes open.
@@ -589,10 +625,18 @@ fn pump(
                 let _ = if i == 0 { std::io::stdout().write_all(data) } else { std::io::stderr().write_all(data) };
                 let _ = if i == 0 { std::io::stdout().flush() } else { std::io::stderr().flush() };
             }
-            partial[i].extend_from_slice(data);
-            while let Some(nl) = partial[i].iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = partial[i].drain(..=nl).collect();
-                log_line(log, stream, &line);
+            // Lines are logged as they end; one longer than docker's 16 KiB is logged
+            // in pieces, so a process writing no newline cannot grow the monitor.
+            let mut rest = data;
+            while let Some(nl) = rest.iter().position(|&b| b == b'\n') {
+                partial[i].extend_from_slice(&rest[..=nl]);
+                log_line(log, stream, &std::mem::take(&mut partial[i]));
+                rest = &rest[nl + 1..];
+            }
+            partial[i].extend_from_slice(rest);
+            while partial[i].len() >= MAX_LOG_LINE {
+                let piece: Vec<u8> = partial[i].drain(..MAX_LOG_LINE).collect();
+                log_line(log, stream, &piece);
             }
         }
     }

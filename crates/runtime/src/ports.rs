@@ -87,9 +87,23 @@ pub struct Proxy {
     listeners: Vec<(TcpListener, u16)>,
     host_ns: File,
     container_ns: Option<File>,
-    /// Open connections: host side, container side, and which directions still flow.
-    pairs: Vec<(TcpStream, TcpStream, [bool; 2])>,
+    /// Open connections: the two sockets, both non-blocking.
+    pairs: Vec<Pair>,
 }
+
+/// One relayed connection. Each direction holds at most one buffer of bytes read
+/// and not yet written, so a peer that does not read only ever stalls its own
+/// connection, never the monitor.
+struct Pair {
+    ends: [TcpStream; 2],
+    /// Bytes read from `ends[d]`, waiting to be written to the other end.
+    pending: [Vec<u8>; 2],
+    /// Whether `ends[d]` may still be read from.
+    reading: [bool; 2],
+}
+
+/// At most this much is buffered per direction.
+const RELAY_BUFFER: usize = 64 * 1024;
 
 fn setns(ns: &File) -> std::io::Result<()> {
     // SAFETY: setns on an open namespace file of this single-threaded process.
@@ -97,6 +111,51 @@ fn setns(ns: &File) -> std::io::Result<()> {
         return Err(std::io::Error::last_os_error());
     }
     Ok(())
+}
+
+impl Pair {
+    fn done(&self) -> bool {
+        !self.reading[0] && !self.reading[1] && self.pending[0].is_empty() && self.pending[1].is_empty()
+    }
+
+    /// Moves what can move without blocking, in both directions.
+    fn pump(&mut self) {
+        for d in 0..2 {
+            let other = 1 - d;
+            if self.reading[d] && self.pending[d].is_empty() {
+                let mut buf = vec![0u8; RELAY_BUFFER];
+                match (&self.ends[d]).read(&mut buf) {
+                    Ok(0) => {
+                        self.reading[d] = false;
+                        let _ = self.ends[other].shutdown(Shutdown::Write);
+                    }
+                    Ok(n) => {
+                        buf.truncate(n);
+                        self.pending[d] = buf;
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(_) => {
+                        self.reading = [false, false];
+                        self.pending = [Vec::new(), Vec::new()];
+                        return;
+                    }
+                }
+            }
+            if !self.pending[d].is_empty() {
+                match (&self.ends[other]).write(&self.pending[d]) {
+                    Ok(n) => {
+                        self.pending[d].drain(..n);
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(_) => {
+                        self.reading = [false, false];
+                        self.pending = [Vec::new(), Vec::new()];
+                        return;
+                    }
+                }
+            }
+        }
+    }
 }
 
 impl Proxy {
@@ -126,21 +185,28 @@ impl Proxy {
         self.container_ns = File::open(format!("/proc/{pid}/ns/net")).ok();
     }
 
-    /// The descriptors to poll for reading.
-    pub fn fds(&self) -> Vec<RawFd> {
-        let mut out: Vec<RawFd> = self.listeners.iter().map(|(l, _)| l.as_raw_fd()).collect();
-        for (a, b, open) in &self.pairs {
-            if open[0] {
-                out.push(a.as_raw_fd());
-            }
-            if open[1] {
-                out.push(b.as_raw_fd());
+    /// The descriptors to poll and for what (`POLLIN`, `POLLOUT`).
+    pub fn fds(&self) -> Vec<(RawFd, i16)> {
+        let mut out: Vec<(RawFd, i16)> = self.listeners.iter().map(|(l, _)| (l.as_raw_fd(), libc::POLLIN)).collect();
+        for p in &self.pairs {
+            for d in 0..2 {
+                let mut events = 0;
+                if p.reading[d] && p.pending[d].is_empty() {
+                    events |= libc::POLLIN;
+                }
+                if !p.pending[1 - d].is_empty() {
+                    events |= libc::POLLOUT;
+                }
+                if events != 0 {
+                    out.push((p.ends[d].as_raw_fd(), events));
+                }
             }
         }
         out
     }
 
-    /// A connection to the container's `port`, made from inside its namespace.
+    /// A connection to the container's `port`, made from inside its namespace
+    /// (loopback: it is accepted or refused at once).
     fn connect_inside(&self, port: u16) -> std::io::Result<TcpStream> {
         let ns = self.container_ns.as_ref().ok_or_else(|| std::io::Error::other("the container has no network yet"))?;
         setns(ns)?;
@@ -149,39 +215,28 @@ impl Proxy {
         s
     }
 
-    /// Handles a readable descriptor; false if it is not the relay's.
+    /// Handles a ready descriptor; false if it is not the relay's.
     pub fn handle(&mut self, fd: RawFd) -> bool {
         if let Some(port) = self.listeners.iter().find(|(l, _)| l.as_raw_fd() == fd).map(|(_, p)| *p) {
-            let listener = self.listeners.iter().find(|(l, _)| l.as_raw_fd() == fd).map(|(l, _)| l);
-            while let Some(Ok((client, _))) = listener.map(|l| l.accept()) {
-                let _ = client.set_nonblocking(false);
-                match self.connect_inside(port) {
-                    Ok(inner) => self.pairs.push((client, inner, [true, true])),
-                    Err(_) => drop(client), // nothing listens: the client sees the close
+            loop {
+                let accepted = self.listeners.iter().find(|(l, _)| l.as_raw_fd() == fd).map(|(l, _)| l.accept());
+                let Some(Ok((client, _))) = accepted else { break };
+                let Ok(inner) = self.connect_inside(port) else { continue }; // nothing listens: the client sees the close
+                if client.set_nonblocking(true).is_ok() && inner.set_nonblocking(true).is_ok() {
+                    self.pairs.push(Pair {
+                        ends: [client, inner],
+                        pending: [Vec::new(), Vec::new()],
+                        reading: [true, true],
+                    });
                 }
             }
             return true;
         }
-        let Some(i) = self.pairs.iter().position(|(a, b, _)| a.as_raw_fd() == fd || b.as_raw_fd() == fd) else {
+        let Some(i) = self.pairs.iter().position(|p| p.ends.iter().any(|e| e.as_raw_fd() == fd)) else {
             return false;
         };
-        let mut buf = [0u8; 64 * 1024];
-        let (a, b, open) = &mut self.pairs[i];
-        let (from, to, dir) = if a.as_raw_fd() == fd { (&*a, &*b, 0) } else { (&*b, &*a, 1) };
-        let mut from_r = from;
-        let mut to_w = to;
-        match from_r.read(&mut buf) {
-            Ok(n) if n > 0 => {
-                if to_w.write_all(&buf[..n]).is_err() {
-                    *open = [false, false];
-                }
-            }
-            _ => {
-                open[dir] = false;
-                let _ = to.shutdown(Shutdown::Write);
-            }
-        }
-        if !open[0] && !open[1] {
+        self.pairs[i].pump();
+        if self.pairs[i].done() {
             self.pairs.remove(i);
         }
         true

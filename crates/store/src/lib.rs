@@ -63,6 +63,11 @@ impl Store {
             let p = root.join(dir);
             std::fs::create_dir_all(&p).map_err(|e| StoreError::io(&p, e))?;
         }
+        // Only the owner may enter: snapshots hold images' setuid files and containers'
+        // files, bundles hold their environment. Applied on every open (docker: 0710).
+        use std::os::unix::fs::PermissionsExt;
+        let private = std::fs::Permissions::from_mode(0o700);
+        std::fs::set_permissions(root, private).map_err(|e| StoreError::io(root, e))?;
         // Opening (WAL setup, schema creation or upgrade) is serialized: two connections
         // initializing a new database can both hold read locks and both want to write,
         // and SQLite then fails one at once, without its busy handler, to avoid deadlock.

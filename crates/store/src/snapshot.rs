@@ -80,7 +80,19 @@ impl Sandbox {
 impl Drop for Sandbox {
     fn drop(&mut self) {
         let _ = self.unmount();
+        unmount_inner(&self.dir);
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Unmounts the scratch overlays RUN mounts made inside a sandbox (`mount-N/rootfs`),
+/// so that removing the sandbox never descends into a live mount.
+fn unmount_inner(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        if e.file_name().to_string_lossy().starts_with("mount-") {
+            unmount_rootfs(&e.path());
+        }
     }
 }
 
@@ -233,6 +245,7 @@ impl Store {
                 if flock(&lock, FlockOperation::NonBlockingLockExclusive).is_ok() {
                     let rootfs = dir.join("rootfs");
                     let _ = mount::unmount(&rootfs, UnmountFlags::DETACH);
+                    unmount_inner(&dir);
                     let _ = std::fs::remove_dir_all(&dir);
                 }
             }

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use gantry_image::{Digest, ImageConfig};
 use gantry_runtime::container::{
-    monitor_alive, remove_files, wait_monitor, Bind, ContainerConfig, RestartPolicy, State, Status, STOP_REQUESTED,
+    monitor_alive, remove_files, signal_process, wait_monitor, Bind, ContainerConfig, RestartPolicy, State, Status,
+    STOP_REQUESTED,
 };
 use gantry_runtime::executor::HELPER_ARG;
 use gantry_store::{ContainerRecord, StoreError};
@@ -229,6 +230,28 @@ fn create(ctx: &mut Ctx, a: &RunArgs) -> Result<ContainerRecord, CliError> {
         let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
         labels.insert(k.to_string(), v.to_string());
     }
+    // The name first: a taken one must fail before volumes are made for it.
+    let name = match &a.name {
+        Some(n) if !valid_name(n.trim_start_matches('/')) => {
+            return Err(usage(format!("Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")))
+        }
+        Some(n) => {
+            let n = n.trim_start_matches('/').to_string();
+            if let Ok(other) = ctx.store.container(&n) {
+                return Err(usage(format!(
+                    "Conflict. The container name \"/{n}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
+                    other.id
+                )));
+            }
+            n
+        }
+        None => loop {
+            let n = random_name();
+            if ctx.store.container(&n).is_err() {
+                break n;
+            }
+        },
+    };
     let cfg = ContainerConfig {
         path,
         args: argv,
@@ -266,18 +289,6 @@ fn create(ctx: &mut Ctx, a: &RunArgs) -> Result<ContainerRecord, CliError> {
         ..Default::default()
     };
     caps.capabilities().map_err(|e| usage(e.to_string()))?;
-    let name = match &a.name {
-        Some(n) if !valid_name(n.trim_start_matches('/')) => {
-            return Err(usage(format!("Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")))
-        }
-        Some(n) => n.trim_start_matches('/').to_string(),
-        None => loop {
-            let n = random_name();
-            if ctx.store.container(&n).is_err() {
-                break n;
-            }
-        },
-    };
     let id: String = (0..4).map(|_| format!("{:016x}", rand::random::<u64>())).collect();
     let rec = ContainerRecord {
         id: id.clone(),
@@ -330,20 +341,32 @@ fn start_detached(ctx: &Ctx, rec: &ContainerRecord) -> Result<(), (CliError, u8)
             Ok(())
         });
     }
-    let mut child = c.spawn().map_err(|e| fail(msg(format!("starting the monitor: {e}"))))?;
     let dir = ctx.store.container_dir(&rec.id);
+    // "Started" means a start newer than any before this one.
+    let before = State::load(&dir).map(|s| s.started_at).unwrap_or_default();
+    let mut child = c.spawn().map_err(|e| fail(msg(format!("starting the monitor: {e}"))))?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
         let state = State::load(&dir).map_err(|e| fail(msg(e.to_string())))?;
-        if matches!(state.status, Status::Running | Status::Restarting) {
+        let started = !state.started_at.is_empty() && state.started_at != before;
+        if started && matches!(state.status, Status::Running | Status::Restarting) {
             return Ok(());
         }
         if let Ok(Some(status)) = child.try_wait() {
-            let state = State::load(&dir).map_err(|e| fail(msg(e.to_string())))?;
-            if state.error.is_empty() {
+            let state = State::load(&dir).unwrap_or_default();
+            if !state.started_at.is_empty() && state.started_at != before && state.error.is_empty() {
                 return Ok(()); // it ran and already ended
             }
-            let code = status.code().and_then(|c| u8::try_from(c).ok()).unwrap_or(FAILED);
-            return Err((msg(state.error), if code == 0 { FAILED } else { code }));
+            let code = status.code().and_then(|c| u8::try_from(c).ok()).filter(|c| (125..=127).contains(c));
+            let message = if state.error.is_empty() {
+                format!("the container's monitor failed (exit status {:?})", status.code())
+            } else {
+                state.error
+            };
+            return Err((msg(message), code.unwrap_or(FAILED)));
+        }
+        if std::time::Instant::now() > deadline {
+            return Err((msg("the container did not start within 60 s"), FAILED));
         }
         std::thread::sleep(Duration::from_millis(2));
     }
@@ -484,13 +507,6 @@ fn signal_number(s: &str) -> Result<i32, CliError> {
     Ok(n)
 }
 
-fn signal(pid: i32, sig: i32) {
-    if pid > 0 {
-        // SAFETY: sending a signal to the container's process.
-        unsafe { libc::kill(pid, sig) };
-    }
-}
-
 /// Stops a running container: its stop signal, then SIGKILL after `timeout`.
 fn stop_one(ctx: &Ctx, rec: &ContainerRecord, timeout: Option<u64>) -> Result<(), CliError> {
     let dir = ctx.store.container_dir(&rec.id);
@@ -501,11 +517,11 @@ fn stop_one(ctx: &Ctx, rec: &ContainerRecord, timeout: Option<u64>) -> Result<()
     let cfg = config(rec)?;
     let _ = std::fs::write(dir.join(STOP_REQUESTED), b"");
     let sig = signal_number(cfg.stop_signal.as_deref().unwrap_or("TERM"))?;
-    signal(state.pid, sig);
+    signal_process(&rec.id, state.pid, sig);
     let secs = timeout.or(cfg.stop_timeout).unwrap_or(10);
     if !wait_monitor(&dir, Some(Duration::from_secs(secs))) {
         let state = State::load(&dir).map_err(|e| msg(e.to_string()))?;
-        signal(state.pid, libc::SIGKILL);
+        signal_process(&rec.id, state.pid, libc::SIGKILL);
         wait_monitor(&dir, None);
     }
     Ok(())
@@ -549,40 +565,10 @@ pub fn kill(ctx: &mut Ctx, a: &KillArgs) -> Result<(), CliError> {
         if sig == libc::SIGKILL || sig == libc::SIGTERM {
             let _ = std::fs::write(ctx.store.container_dir(&rec.id).join(STOP_REQUESTED), b"");
         }
-        signal(state.pid, sig);
+        signal_process(&rec.id, state.pid, sig);
         print(&format!("{}\n", rec.name));
         Ok(())
     })
-}
-
-/// Kills what is left of a container whose monitor died (its processes outlive it):
-/// everything in its cgroups, which are then removed.
-fn kill_orphans(id: &str) {
-    let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") else { return };
-    let dirs: Vec<PathBuf> = hierarchies
-        .flatten()
-        .map(|h| h.path().join("gantry").join(id))
-        .chain([PathBuf::from("/sys/fs/cgroup/gantry").join(id)])
-        .filter(|d| d.is_dir())
-        .collect();
-    for _ in 0..100 {
-        let mut alive = false;
-        for d in &dirs {
-            for pid in std::fs::read_to_string(d.join("cgroup.procs")).unwrap_or_default().lines() {
-                if let Ok(pid) = pid.trim().parse::<i32>() {
-                    signal(pid, libc::SIGKILL);
-                    alive = true;
-                }
-            }
-        }
-        if !alive {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    for d in &dirs {
-        let _ = std::fs::remove_dir(d);
-    }
 }
 
 fn remove_one(ctx: &mut Ctx, rec: &ContainerRecord, force: bool, volumes: bool) -> Result<(), CliError> {
@@ -596,10 +582,17 @@ fn remove_one(ctx: &mut Ctx, rec: &ContainerRecord, force: bool, volumes: bool) 
             )));
         }
         let _ = std::fs::write(dir.join(STOP_REQUESTED), b"");
-        signal(state.pid, libc::SIGKILL);
+        signal_process(&rec.id, state.pid, libc::SIGKILL);
         wait_monitor(&dir, None);
     }
-    kill_orphans(&rec.id);
+    // Held while the container goes: a `start` meanwhile waits, then finds it gone.
+    let _lock = loop {
+        match gantry_runtime::container::lock_monitor(&dir).map_err(|e| msg(e.to_string()))? {
+            Some(l) => break l,
+            None => std::thread::sleep(Duration::from_millis(10)),
+        }
+    };
+    gantry_runtime::container::kill_orphans(&rec.id);
     ctx.store.remove_container(&rec.id)?;
     remove_files(&dir);
     if volumes {
@@ -657,11 +650,24 @@ pub(crate) fn prune_stopped(ctx: &mut Ctx, filters: &Filters) -> Result<Pruned, 
 
 pub fn wait(ctx: &mut Ctx, a: &ContainersArgs) -> Result<(), CliError> {
     let names = a.containers.clone();
+    let root = ctx.store.root().to_path_buf();
     each(ctx, &names, |ctx, rec| {
         let dir = ctx.store.container_dir(&rec.id);
+        // A created container is waited for until it has run, as docker does.
+        loop {
+            let s = State::live(&dir).map_err(|e| msg(e.to_string()))?;
+            if s.status != Status::Created || !dir.exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         wait_monitor(&dir, None);
-        let state = State::live(&dir).map_err(|e| msg(e.to_string()))?;
-        print(&format!("{}\n", state.exit_code));
+        // A --rm container is gone by now: its monitor left the status behind.
+        let code = match State::load(&dir) {
+            Ok(s) if dir.exists() => s.exit_code,
+            _ => gantry_runtime::container::removed_exit_code(&root, &rec.id).unwrap_or(0),
+        };
+        print(&format!("{code}\n"));
         Ok(())
     })
 }
@@ -730,22 +736,6 @@ pub fn exec(ctx: &mut Ctx, a: &ExecArgs) -> Result<ExitCode, CliError> {
     Err(msg(format!("exec: {}", c.exec())))
 }
 
-/// The host PIDs of a container's processes (its cgroup's members).
-fn container_pids(id: &str) -> Vec<u32> {
-    let mut pids = std::collections::BTreeSet::new();
-    if let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") {
-        for h in hierarchies.flatten() {
-            let procs = h.path().join("gantry").join(id).join("cgroup.procs");
-            for line in std::fs::read_to_string(procs).unwrap_or_default().lines() {
-                if let Ok(p) = line.trim().parse() {
-                    pids.insert(p);
-                }
-            }
-        }
-    }
-    pids.into_iter().collect()
-}
-
 /// `top`: the host's `ps` (with the given options, `-ef` by default), only the rows of
 /// the container's processes, as docker does.
 pub fn top(ctx: &Ctx, a: &TopArgs) -> Result<(), CliError> {
@@ -753,7 +743,7 @@ pub fn top(ctx: &Ctx, a: &TopArgs) -> Result<(), CliError> {
     if !matches!(running(ctx, &rec)?.status, Status::Running | Status::Restarting) {
         return Err(msg(format!("Container {} is not running", rec.id)));
     }
-    let pids = container_pids(&rec.id);
+    let pids: Vec<u32> = gantry_runtime::container::cgroup_pids(&rec.id).into_iter().map(|p| p as u32).collect();
     let args: Vec<String> = if a.ps_options.is_empty() { vec!["-ef".into()] } else { a.ps_options.clone() };
     let out = Command::new("ps").args(&args).output().map_err(|e| msg(format!("ps: {e}")))?;
     if !out.status.success() {
