@@ -28,7 +28,6 @@ use crate::BuildError;
 /// Build args every Dockerfile may use without declaring them, kept out of history.
 pub(crate) const PROXY_ARGS: [&str; 8] =
     ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "FTP_PROXY", "ftp_proxy", "NO_PROXY", "no_proxy"];
-pub(crate) const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const HISTORY_COMMENT: &str = "buildkit.dockerfile.v0";
 
 /// A stage's state after some steps: what the image would be if it ended here.
@@ -401,7 +400,7 @@ impl Builder<'_> {
                     architecture: oci_arch().into(),
                     os: "linux".into(),
                     config: Some(ContainerConfig {
-                        env: Some(vec![DEFAULT_PATH.into()]),
+                        env: Some(vec![gantry_image::DEFAULT_PATH_ENV.into()]),
                         // BuildKit's empty image works in "/".
                         working_dir: Some("/".into()),
                         ..Default::default()

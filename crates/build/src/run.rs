@@ -57,15 +57,6 @@ fn argv(run: &Run, shell: &[String]) -> Vec<String> {
     }
 }
 
-/// Reads a small file of the root filesystem (resolved inside it); empty if absent.
-fn read_in_root(root: &RootDir, path: &str) -> String {
-    let mut s = String::new();
-    if let Ok(mut f) = root.open_file(path.as_bytes()) {
-        let _ = std::io::Read::read_to_string(&mut std::io::Read::take(&mut f, 4 << 20), &mut s);
-    }
-    s
-}
-
 impl Builder<'_> {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn run(
@@ -115,7 +106,7 @@ impl Builder<'_> {
         let mut env = c.env.clone().unwrap_or_default();
         // As BuildKit: a RUN whose image sets no PATH gets the default one (not in the image).
         if !env.iter().any(|e| e.starts_with("PATH=")) {
-            env.insert(0, crate::exec::DEFAULT_PATH.to_string());
+            env.insert(0, gantry_image::DEFAULT_PATH_ENV.to_string());
         }
         for (k, v) in args {
             if !env_names.contains(k) {
@@ -161,12 +152,7 @@ impl Builder<'_> {
             let diff_ids: Vec<Digest> = st.layers.iter().map(|l| l.diff_id).collect();
             let mut sandbox = b.store.sandbox(&diff_ids)?;
             let root = RootDir::open(sandbox.rootfs()).map_err(|e| BuildError::Layer(e.to_string()))?;
-            let (user, _) = gantry_runtime::user::resolve(
-                &user,
-                &read_in_root(&root, "etc/passwd"),
-                &read_in_root(&root, "etc/group"),
-            )
-            .map_err(|e| BuildError::at(cmd, e))?;
+            let (user, _) = gantry_runtime::user::resolve_in(&root, &user).map_err(|e| BuildError::at(cmd, e))?;
             let mut created: Vec<String> =
                 MOUNT_POINTS.iter().copied().filter(|p| !root.exists(p.as_bytes())).map(String::from).collect();
             let mut run_mounts = Vec::new();

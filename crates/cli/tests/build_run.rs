@@ -168,3 +168,36 @@ fn run_mounts() {
     s.g.ok(&["builder", "prune", "-a", "-f"]);
     assert_eq!(std::fs::read_dir(s.g.root().join("cache-mounts")).unwrap().count(), 0, "prune -a empties cache mounts");
 }
+
+/// Found in review: a build killed during a RUN must not leave the RUN's processes
+/// running.
+#[test]
+fn a_killed_build_takes_its_run_with_it() {
+    let s = BuildEnv::new(BIN);
+    s.file("Dockerfile", "FROM busybox\nRUN sleep 3011\n");
+    let mut child = std::process::Command::new(BIN)
+        .args(["--root", s.g.root().to_str().unwrap(), "build", "--progress", "plain", "-t", "k"])
+        .arg(s.ctx.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let running = || {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .any(|e| std::fs::read(e.path().join("cmdline")).map(|c| c == b"sleep\x003011\x00").unwrap_or(false))
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !running() {
+        assert!(std::time::Instant::now() < deadline, "the RUN never started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while running() {
+        assert!(std::time::Instant::now() < deadline, "the RUN outlived its build");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

@@ -16,6 +16,9 @@ use crate::Digest;
 /// Unknown fields, kept so nothing is lost between load and save.
 pub type Extra = BTreeMap<String, Value>;
 
+/// The `PATH=` docker and BuildKit give a process whose image sets none.
+pub const DEFAULT_PATH_ENV: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ImageConfig {
     #[serde(default, skip_serializing_if = "String::is_empty")]

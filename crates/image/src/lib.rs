@@ -7,6 +7,6 @@ pub mod manifest;
 pub mod media;
 pub mod reference;
 
-pub use config::{ContainerConfig, HistoryEntry, ImageConfig, RootFs};
+pub use config::{ContainerConfig, HistoryEntry, ImageConfig, RootFs, DEFAULT_PATH_ENV};
 pub use digest::{Digest, DigestError, Sha256};
 pub use reference::{Reference, ReferenceError};

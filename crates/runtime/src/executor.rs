@@ -40,20 +40,19 @@ impl Executor {
     /// caller chooses its stdio. It exits with the container's status (128 + signal
     /// when killed by one).
     pub fn command(&self, state: &Path, bundle: &Path, id: &str) -> Command {
-        let mut c;
-        match self {
+        let mut c = match self {
             Executor::Builtin { exe } => {
-                c = Command::new(exe);
-                c.arg(HELPER_ARG).arg("run");
+                let mut c = Command::new(exe);
+                c.arg(HELPER_ARG).arg("run").arg("--root").arg(state);
+                c
             }
             Executor::External { runtime } => {
-                c = Command::new(runtime);
+                let mut c = Command::new(runtime);
+                c.arg("--root").arg(state).arg("run");
+                c
             }
-        }
-        match self {
-            Executor::Builtin { .. } => c.arg("--root").arg(state).arg("--bundle").arg(bundle).arg(id),
-            Executor::External { .. } => c.arg("--root").arg(state).arg("run").arg("--bundle").arg(bundle).arg(id),
         };
+        c.arg("--bundle").arg(bundle).arg(id);
         c
     }
 

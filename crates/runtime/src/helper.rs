@@ -326,10 +326,25 @@ fn wait_forwarding(pid: libc::pid_t, set: &libc::sigset_t) -> i32 {
             }
         }
         // SAFETY: the set is initialized; the signals in it are blocked.
-        let sig = unsafe { libc::sigwaitinfo(set, std::ptr::null_mut()) };
+        let timeout = libc::timespec { tv_sec: 0, tv_nsec: 500_000_000 };
+        let sig = unsafe { libc::sigtimedwait(set, std::ptr::null_mut(), &timeout) };
         if sig > 0 && sig != libc::SIGCHLD {
             // SAFETY: signalling our own child.
             unsafe { libc::kill(pid, sig) };
         }
+        if caller_gone() {
+            // Whoever reads our output (a build) is gone, killed or interrupted: the
+            // container must not outlive it. Killing its PID 1 ends them all.
+            // SAFETY: signalling our own child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
     }
+}
+
+/// True when our stdout is a pipe whose reader has gone (POLLERR on its write end).
+fn caller_gone() -> bool {
+    let mut p = libc::pollfd { fd: 1, events: 0, revents: 0 };
+    // SAFETY: polling our own stdout without waiting.
+    let n = unsafe { libc::poll(&mut p, 1, 0) };
+    n > 0 && p.revents & libc::POLLERR != 0
 }

@@ -9,8 +9,6 @@ use gantry_layer::apply::RootDir;
 
 use crate::RuntimeError;
 
-const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
 enum Found {
     Yes,
     Missing,
@@ -46,7 +44,7 @@ pub fn check_program(rootfs: &Path, program: &str, env: &[String], cwd: &str) ->
             Found::NotExecutable => fail("permission denied".into(), 126),
         };
     }
-    let path = env.iter().rev().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(DEFAULT_PATH);
+    let path = env.iter().rev().find_map(|e| e.strip_prefix("PATH=")).unwrap_or(&gantry_image::DEFAULT_PATH_ENV[5..]);
     let mut denied = false;
     for dir in path.split(':') {
         let dir = if dir.is_empty() { "." } else { dir };

@@ -44,9 +44,6 @@ const INIT_PATH: &str = "/sbin/docker-init";
 const INIT_BINARIES: [&str; 4] =
     ["/usr/bin/docker-init", "/usr/libexec/docker/docker-init", "/usr/bin/tini-static", "/usr/sbin/docker-init"];
 
-/// docker's PATH for a container whose image sets none.
-const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
 /// Runs the monitor of container `id` in the store at `root`; returns the exit status
 /// the calling command should end with (the container's, or 125/126/127).
 pub fn run(root: &Path, id: &str, attach: bool) -> Result<i32, Failure> {
@@ -130,14 +127,6 @@ fn start_failure(e: crate::RuntimeError) -> Failure {
     }
 }
 
-fn read_small(root: &RootDir, path: &str) -> String {
-    let mut s = String::new();
-    if let Ok(f) = root.open_file(path.as_bytes()) {
-        let _ = std::io::Read::read_to_string(&mut std::io::Read::take(f, 4 << 20), &mut s);
-    }
-    s
-}
-
 /// The spec of a process joining the running container (`exec`): the container's
 /// configuration with this command, extra environment, user and working directory.
 pub fn exec_spec(
@@ -179,12 +168,10 @@ fn spec(
     write_files: bool,
 ) -> Result<ContainerSpec, Failure> {
     let root = RootDir::open(rootfs).map_err(|e| (e.to_string(), 125))?;
-    let (user, home) =
-        crate::user::resolve(&cfg.user, &read_small(&root, "etc/passwd"), &read_small(&root, "etc/group"))
-            .map_err(|e| (e, 125))?;
+    let (user, home) = crate::user::resolve_in(&root, &cfg.user).map_err(|e| (e, 125))?;
     let mut env = cfg.env.clone();
     if !env.iter().any(|e| e.starts_with("PATH=")) {
-        env.insert(0, format!("PATH={DEFAULT_PATH}"));
+        env.insert(0, gantry_image::DEFAULT_PATH_ENV.to_string());
     }
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={}", home.filter(|h| !h.is_empty()).unwrap_or_else(|| "/".into())));

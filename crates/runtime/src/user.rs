@@ -61,6 +61,19 @@ pub fn resolve(spec: &str, passwd: &str, group: &str) -> Result<(User, Option<St
     Ok((User { uid, gid, additional_gids }, home))
 }
 
+/// [`resolve`] with the passwd and group files of a root filesystem (read inside it,
+/// at most 4 MiB each; absent files read as empty).
+pub fn resolve_in(root: &gantry_layer::apply::RootDir, spec: &str) -> Result<(User, Option<String>), String> {
+    let read = |path: &str| {
+        let mut s = String::new();
+        if let Ok(f) = root.open_file(path.as_bytes()) {
+            let _ = std::io::Read::read_to_string(&mut std::io::Read::take(f, 4 << 20), &mut s);
+        }
+        s
+    };
+    resolve(spec, &read("etc/passwd"), &read("etc/group"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
