@@ -278,22 +278,7 @@ mod tests {
     const NEW_KERNEL: Option<(u32, u32)> = Some((5, 15));
 
     /// Docker's default capability set, which leaves out everything the gated rules ask for.
-    const DEFAULT_CAPS: &[&str] = &[
-        "CAP_CHOWN",
-        "CAP_DAC_OVERRIDE",
-        "CAP_FSETID",
-        "CAP_FOWNER",
-        "CAP_MKNOD",
-        "CAP_NET_RAW",
-        "CAP_SETGID",
-        "CAP_SETUID",
-        "CAP_SETFCAP",
-        "CAP_SETPCAP",
-        "CAP_NET_BIND_SERVICE",
-        "CAP_SYS_CHROOT",
-        "CAP_KILL",
-        "CAP_AUDIT_WRITE",
-    ];
+    const DEFAULT_CAPS: &[&str] = &crate::spec::DEFAULT_CAPABILITIES;
 
     fn caps(names: &[&str]) -> Vec<String> {
         names.iter().map(|s| s.to_string()).collect()
