@@ -202,6 +202,8 @@ fn logs_follow_and_tail() {
     let follow = s.g.ok(&["logs", "-f", "talker"]);
     assert_eq!(follow, "line1\nline2\nline3\n", "logs -f follows until the container ends");
     assert_eq!(s.g.ok(&["logs", "--tail", "1", "talker"]), "line3\n");
+    assert_eq!(s.g.ok(&["logs", "--since", "1h", "talker"]), "line1\nline2\nline3\n");
+    assert_eq!(s.g.ok(&["logs", "--since", "2099-01-01T00:00:00Z", "talker"]), "");
     let stamped = s.g.ok(&["logs", "-t", "--tail", "1", "talker"]);
     assert!(stamped.ends_with("Z line3\n") && stamped.starts_with("20"), "{stamped}");
     s.g.ok(&["rm", "talker"]);
@@ -717,9 +719,15 @@ fn cpu_and_pids_limits_and_restart() {
     ]);
     let id = id.trim();
     wait_log(&s.g, "limited", "ready");
-    let quota = std::fs::read_to_string(format!("/sys/fs/cgroup/cpu/gantry/{id}/cpu.cfs_quota_us")).unwrap();
-    assert_eq!(quota.trim(), "50000");
-    let pids = std::fs::read_to_string(format!("/sys/fs/cgroup/pids/gantry/{id}/pids.max")).unwrap();
+    // cgroup v1 (or hybrid) files, else v2's.
+    let read = |v1: &str, v2: &str| {
+        std::fs::read_to_string(format!("/sys/fs/cgroup/{v1}"))
+            .or_else(|_| std::fs::read_to_string(format!("/sys/fs/cgroup/{v2}")))
+            .unwrap()
+    };
+    let quota = read(&format!("cpu/gantry/{id}/cpu.cfs_quota_us"), &format!("gantry/{id}/cpu.max"));
+    assert!(quota.trim() == "50000" || quota.starts_with("50000 100000"), "{quota}");
+    let pids = read(&format!("pids/gantry/{id}/pids.max"), &format!("gantry/{id}/pids.max"));
     assert_eq!(pids.trim(), "20");
     // More processes than the limit cannot be made.
     let r = s.g.run(&["exec", "limited", "sh", "-c", "for i in $(seq 1 40); do sleep 1 & done; wait"]);
