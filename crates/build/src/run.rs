@@ -158,6 +158,7 @@ impl Builder<'_> {
             let mut run_mounts = Vec::new();
             let mut run_env = env.clone();
             let mut _locks = Vec::new();
+            let mut _secrets = Vec::new();
             for (i, (m, source)) in mounts.iter().zip(&sources).enumerate() {
                 let rel = clean(&mount_target(m, &cwd));
                 // The target and any parent the runtime makes for it are not the step's.
@@ -173,6 +174,10 @@ impl Builder<'_> {
                     Attached::Mount(mount, lock) => {
                         run_mounts.push(Mount { destination: format!("/{rel}"), ..mount });
                         _locks.extend(lock);
+                    }
+                    Attached::Secret(mount, guard) => {
+                        run_mounts.push(Mount { destination: format!("/{rel}"), ..mount });
+                        _secrets.push(guard);
                     }
                     Attached::Env(k, v) => run_env.push(format!("{k}={v}")),
                     Attached::Nothing => {}
@@ -302,9 +307,20 @@ enum MountSource {
     None,
 }
 
+/// Removes a directory (and what is in it) when dropped.
+struct RemoveOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// What a mount gives the container.
 enum Attached {
     Mount(Mount, Option<std::fs::File>),
+    /// A secret file, removed with the guard.
+    Secret(Mount, RemoveOnDrop),
     Env(String, String),
     Nothing,
 }
@@ -476,14 +492,24 @@ impl Builder<'_> {
                         return Ok(Attached::Env(var.clone(), String::from_utf8_lossy(value).into_owned()));
                     }
                 }
-                std::fs::create_dir_all(scratch).map_err(|e| io(scratch, e))?;
-                let file = scratch.join("secret");
-                std::fs::write(&file, value).map_err(|e| io(&file, e))?;
-                use std::os::unix::fs::PermissionsExt;
-                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(m.mode.unwrap_or(0o400)))
+                // On a tmpfs (/run), never the store's disk, created with its final
+                // mode, and removed when the step ends.
+                use std::os::unix::fs::OpenOptionsExt;
+                let dir = gantry_runtime::Executor::state_dir(self.store.root())
+                    .join("secrets")
+                    .join(format!("{:016x}", unique_id()));
+                std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
+                let guard = RemoveOnDrop(dir.clone());
+                let file = dir.join("secret");
+                let mut f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(m.mode.unwrap_or(0o400))
+                    .open(&file)
                     .map_err(|e| io(&file, e))?;
+                std::io::Write::write_all(&mut f, value).map_err(|e| io(&file, e))?;
                 let _ = std::os::unix::fs::chown(&file, Some(m.uid.unwrap_or(0)), Some(m.gid.unwrap_or(0)));
-                Ok(Attached::Mount(bind(file, true), None))
+                Ok(Attached::Secret(bind(file, true), guard))
             }
             (MountType::Ssh, _) | (MountType::Bind, MountSource::None) => Ok(Attached::Nothing),
         }

@@ -152,6 +152,14 @@ fn run_mounts() {
     {
         assert!(!fs.contains_key(mount_only), "{mount_only} belongs to a mount, not a layer");
     }
+    // Secret files lived on a tmpfs for the step only.
+    let secrets = gantry_runtime::Executor::state_dir(s.g.root()).join("secrets");
+    assert_eq!(
+        std::fs::read_dir(&secrets).map(|d| d.count()).unwrap_or(0),
+        0,
+        "secret files were left in {}",
+        secrets.display()
+    );
     // No layer, history entry or config holds the secret.
     let out = s.path("m.tar");
     s.g.ok(&["save", "-o", out.to_str().unwrap(), "m:1"]);
