@@ -817,3 +817,15 @@ fn slow_clients_and_endless_lines_do_not_stall_the_monitor() {
     assert_eq!(s.g.ok(&["logs", "noeol"]).len(), 1_000_000);
     s.g.ok(&["rm", "noeol"]);
 }
+
+/// `--privileged`: every capability, no seccomp filter, /sys writable, all devices.
+#[test]
+fn privileged_lifts_the_confinement() {
+    let s = env();
+    let script = "mkdir -p /mnt/t && mount -t tmpfs none /mnt/t && echo mounted; grep -c . /proc/self/status > /dev/null; grep CapEff /proc/self/status";
+    let out = s.g.ok(&["run", "--rm", "--privileged", "busybox", "sh", "-c", script]);
+    assert!(out.starts_with("mounted\n"), "{out}");
+    let plain = s.g.ok(&["run", "--rm", "busybox", "sh", "-c", "grep CapEff /proc/self/status"]);
+    assert_eq!(plain.trim(), "CapEff:\t00000000a80425fb", "docker's default capability set");
+    assert_ne!(out.lines().last().unwrap(), plain.trim());
+}

@@ -28,7 +28,7 @@ pub const DEFAULT_CAPABILITIES: [&str; 14] = [
     "CAP_AUDIT_WRITE",
 ];
 
-/// Every capability the kernel knows, for `--privileged` and `--cap-add ALL`.
+/// Every capability the kernel knows, in kernel order (index = capability number).
 pub const ALL_CAPABILITIES: [&str; 41] = [
     "CAP_CHOWN",
     "CAP_DAC_OVERRIDE",
@@ -165,13 +165,30 @@ fn normalize_cap(name: &str) -> String {
     }
 }
 
+/// Every capability this process may hand on (its bounding set): `--privileged` and
+/// `--cap-add ALL` mean these, as in docker (a VM may withhold some, such as
+/// CAP_SYS_RESOURCE, and asking for one the kernel refuses fails the start).
+fn available_capabilities() -> Vec<String> {
+    let bounding = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("CapBnd:").map(|v| v.trim().to_string())))
+        .and_then(|hex| u64::from_str_radix(&hex, 16).ok())
+        .unwrap_or(u64::MAX);
+    ALL_CAPABILITIES
+        .iter()
+        .enumerate()
+        .filter(|(bit, _)| bounding & (1u64 << bit) != 0)
+        .map(|(_, c)| c.to_string())
+        .collect()
+}
+
 impl ContainerSpec {
     /// The capabilities the process gets: docker's defaults, or all when privileged,
     /// then `--cap-add`, then `--cap-drop` (`ALL` accepted in both).
     pub fn capabilities(&self) -> Result<Vec<String>, RuntimeError> {
         let known = |c: &str| ALL_CAPABILITIES.contains(&c) || c == "CAP_ALL";
         let mut caps: Vec<String> = if self.privileged {
-            ALL_CAPABILITIES.iter().map(|c| c.to_string()).collect()
+            available_capabilities()
         } else {
             DEFAULT_CAPABILITIES.iter().map(|c| c.to_string()).collect()
         };
@@ -188,7 +205,7 @@ impl ContainerSpec {
             caps.retain(|c| !drops.contains(c));
         }
         if adds.iter().any(|c| c == "CAP_ALL") {
-            caps = ALL_CAPABILITIES.iter().map(|c| c.to_string()).collect();
+            caps = available_capabilities();
             caps.retain(|c| !drops.contains(c));
         } else {
             for c in adds {
@@ -388,7 +405,8 @@ mod tests {
         assert!(s.capabilities().is_err());
         let mut p = spec();
         p.privileged = true;
-        assert_eq!(p.capabilities().unwrap().len(), ALL_CAPABILITIES.len());
+        assert_eq!(p.capabilities().unwrap(), available_capabilities());
+        assert!(available_capabilities().contains(&"CAP_SYS_ADMIN".to_string()));
         let v = serde_json::to_value(p.to_oci().unwrap()).unwrap();
         assert!(v["linux"].get("seccomp").is_none() || v["linux"]["seccomp"].is_null());
     }
