@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs gantry's image workflow on a real root filesystem made from Debian's
 # busybox-static (/bin/busybox), in a throwaway store:
-#   import -> build (twice: the second is all cache) -> images -> inspect -> history
-#   -> save -> rmi -> load -> images
+#   import -> build with RUN (twice: the second is all cache) -> run -> images
+#   -> inspect -> history -> save -> rmi -> load -> images
+# RUN and run need root (overlay mounts, namespaces), as the test suite does.
 set -euo pipefail
 GANTRY=${GANTRY:-$(dirname "$0")/../target/release/gantry}
 BUSYBOX=${BUSYBOX:-/bin/busybox}
@@ -20,9 +21,11 @@ g tag demo/busybox:1.0 demo/busybox:latest
 mkdir -p "$work/app"
 echo 'hello from a gantry build' > "$work/app/hello.txt"
 printf '%s\n' 'FROM demo/busybox AS base' 'ENV GREETING=hello' 'WORKDIR /app' 'COPY hello.txt .' \
-  'FROM base' 'LABEL org.opencontainers.image.title=demo-app' 'CMD ["cat", "/app/hello.txt"]' > "$work/app/Dockerfile"
+  'RUN echo "built by $(id -un) on $(uname -s)" > built.txt && rm /bin/vi' \
+  'FROM base' 'LABEL org.opencontainers.image.title=demo-app' 'CMD ["cat", "/app/hello.txt", "/app/built.txt"]' > "$work/app/Dockerfile"
 g build -t demo/app "$work/app"
 g build -t demo/app "$work/app"
+g run --rm demo/app
 g images
 g inspect --format '{{.Id}} {{.Os}}/{{.Architecture}} {{json .Config.Cmd}} layers={{len .RootFS.Layers}}' demo/busybox
 g history demo/busybox
