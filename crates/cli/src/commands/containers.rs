@@ -662,10 +662,11 @@ pub fn wait(ctx: &mut Ctx, a: &ContainersArgs) -> Result<(), CliError> {
             std::thread::sleep(Duration::from_millis(20));
         }
         wait_monitor(&dir, None);
-        // A --rm container is gone by now: its monitor left the status behind.
-        let code = match State::load(&dir) {
-            Ok(s) if dir.exists() => s.exit_code,
-            _ => gantry_runtime::container::removed_exit_code(&root, &rec.id).unwrap_or(0),
+        // A --rm container is gone (or going) by now: its monitor left the status
+        // behind before removing anything, so that record wins.
+        let code = match gantry_runtime::container::removed_exit_code(&root, &rec.id) {
+            Some(code) => code,
+            None => State::load(&dir).map(|s| s.exit_code).unwrap_or(0),
         };
         print(&format!("{code}\n"));
         Ok(())
