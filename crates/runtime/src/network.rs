@@ -47,6 +47,7 @@ pub struct Slirp {
     child: Child,
     _exit: OwnedFd,
     ready: Option<std::fs::File>,
+    errors: std::fs::File,
 }
 
 impl Slirp {
@@ -71,6 +72,10 @@ impl Slirp {
         let (exit_r, exit_w) =
             rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
         let (ready_fd, exit_fd) = (ready_w.as_raw_fd(), exit_r.as_raw_fd());
+        let errors = std::fs::File::from(
+            rustix::fs::memfd_create("slirp4netns-stderr", rustix::fs::MemfdFlags::CLOEXEC)
+                .map_err(|e| format!("slirp4netns: {e}"))?,
+        );
         let mut c = Command::new(bin);
         c.args(["--configure", "--mtu=65520", "--disable-host-loopback", "--ready-fd=3", "--exit-fd=4"]);
         if is_path {
@@ -90,7 +95,7 @@ impl Slirp {
         let child = c.spawn().map_err(|e| format!("slirp4netns: {e}"))?;
         drop(ready_w);
         drop(exit_r);
-        Ok(Slirp { child, _exit: exit_w, ready: Some(std::fs::File::from(ready_r)) })
+        Ok(Slirp { child, _exit: exit_w, ready: Some(std::fs::File::from(ready_r)), errors })
     }
 
     /// Waits until slirp4netns has configured the interface.
@@ -101,7 +106,13 @@ impl Slirp {
             Ok(1) => Ok(()),
             _ => {
                 self.stop();
-                Err("slirp4netns could not configure the container's network".into())
+                let mut why = String::new();
+                let _ = std::io::Seek::seek(&mut self.errors, std::io::SeekFrom::Start(0));
+                let _ = std::io::Read::read_to_string(&mut std::io::Read::take(&mut self.errors, 4096), &mut why);
+                Err(format!(
+                    "slirp4netns could not configure the container's network: {}",
+                    why.trim().replace('\n', "; ")
+                ))
             }
         }
     }
