@@ -208,4 +208,10 @@ fn a_killed_build_takes_its_run_with_it() {
         assert!(std::time::Instant::now() < deadline, "the RUN outlived its build");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    // Its sandbox stays mounted until the next collection, which removes it.
+    s.g.ok(&["builder", "prune", "-f"]);
+    let root = s.g.root().to_string_lossy().to_string();
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.lines().any(|l| l.contains(&root)), "a sandbox of the killed build is still mounted");
+    assert_eq!(std::fs::read_dir(s.g.root().join("sandboxes")).map(|d| d.count()).unwrap_or(0), 0);
 }

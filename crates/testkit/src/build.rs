@@ -121,3 +121,19 @@ impl BuildEnv {
         fs
     }
 }
+
+/// A test that fails half-way leaves no container running or mounted behind it:
+/// whatever containers remain are removed by force when the environment goes.
+impl Drop for BuildEnv {
+    fn drop(&mut self) {
+        let ids = self.g.run(&["ps", "-aq", "--no-trunc"]).stdout;
+        let ids: Vec<&str> = ids.lines().filter(|l| !l.is_empty()).collect();
+        if !ids.is_empty() {
+            let mut args = vec!["rm", "-f", "-v"];
+            args.extend(ids);
+            let _ = self.g.run(&args);
+        }
+        // Sandboxes of builds killed by a test, if any.
+        let _ = self.g.run(&["builder", "prune", "-f"]);
+    }
+}
