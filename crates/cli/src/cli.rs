@@ -52,36 +52,12 @@ pub enum Command {
     /// Manage builds
     #[command(subcommand)]
     Builder(BuilderCommand),
-    /// Create and run a new container from an image
-    Run(RunArgs),
-    /// Create a new container
-    Create(RunArgs),
-    /// Start one or more stopped containers
-    Start(StartArgs),
-    /// Stop one or more running containers
-    Stop(StopArgs),
-    /// Restart one or more containers
-    Restart(StopArgs),
-    /// Kill one or more running containers
-    Kill(KillArgs),
+    #[command(flatten)]
+    Containers(ContainerVerb),
     /// Remove one or more containers
     Rm(RmArgs),
     /// List containers
     Ps(PsArgs),
-    /// Fetch the logs of a container
-    Logs(LogsArgs),
-    /// Block until one or more containers stop, then print their exit codes
-    Wait(ContainersArgs),
-    /// Execute a command in a running container
-    Exec(ExecArgs),
-    /// Create a new image from a container's changes
-    Commit(CommitArgs),
-    /// Export a container's filesystem as a tar archive
-    Export(ExportArgs),
-    /// Display the running processes of a container
-    Top(TopArgs),
-    /// List port mappings or a specific mapping for the container
-    Port(PortArgs),
     /// Manage containers
     #[command(subcommand)]
     Container(ContainerCommand),
@@ -94,8 +70,9 @@ pub enum Command {
     Info(FormatOnly),
 }
 
+/// The container commands docker has both at the top level and under `container`.
 #[derive(Subcommand, Debug)]
-pub enum ContainerCommand {
+pub enum ContainerVerb {
     /// Create and run a new container from an image
     Run(RunArgs),
     /// Create a new container
@@ -108,12 +85,6 @@ pub enum ContainerCommand {
     Restart(StopArgs),
     /// Kill one or more running containers
     Kill(KillArgs),
-    /// Remove one or more containers
-    #[command(visible_aliases = ["remove"])]
-    Rm(RmArgs),
-    /// List containers
-    #[command(visible_aliases = ["ps", "list"])]
-    Ls(PsArgs),
     /// Fetch the logs of a container
     Logs(LogsArgs),
     /// Block until one or more containers stop, then print their exit codes
@@ -128,6 +99,18 @@ pub enum ContainerCommand {
     Top(TopArgs),
     /// List port mappings or a specific mapping for the container
     Port(PortArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ContainerCommand {
+    #[command(flatten)]
+    Verb(Box<ContainerVerb>),
+    /// Remove one or more containers
+    #[command(visible_aliases = ["remove"])]
+    Rm(RmArgs),
+    /// List containers
+    #[command(visible_aliases = ["ps", "list"])]
+    Ls(PsArgs),
     /// Display detailed information on one or more containers
     Inspect(InspectArgs),
     /// Remove all stopped containers

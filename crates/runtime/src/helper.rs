@@ -13,8 +13,30 @@ use libcontainer::workload::default::DefaultExecutor;
 
 use crate::lookup::check_program;
 
+/// The set of `signals` plus SIGCHLD, which the caller takes synchronously
+/// (sigwaitinfo, signalfd).
+pub(crate) fn signal_set(signals: &[libc::c_int]) -> libc::sigset_t {
+    // SAFETY: sigemptyset/sigaddset initialize a local set.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in signals.iter().chain(&[libc::SIGCHLD]) {
+            libc::sigaddset(&mut set, *s);
+        }
+        set
+    }
+}
+
+/// Blocks `signals` and SIGCHLD in this single-threaded process; returns the set.
+fn block_forwarded(signals: &[libc::c_int]) -> libc::sigset_t {
+    let set = signal_set(signals);
+    // SAFETY: blocking signals in this single-threaded process.
+    unsafe { libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+    set
+}
+
 /// Signals passed on to the container rather than acting on the helper.
-const FORWARDED: [libc::c_int; 8] = [
+pub(crate) const FORWARDED: [libc::c_int; 8] = [
     libc::SIGHUP,
     libc::SIGINT,
     libc::SIGQUIT,
@@ -150,101 +172,19 @@ fn exec(args: &[String]) -> Result<i32, (String, i32)> {
         let _ = std::fs::remove_file(p);
     }
     let pid = built.map_err(|e| (format!("exec: {e}"), 126))?;
-    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: as in `run`: block forwarded signals once the process exists.
-    unsafe {
-        libc::sigemptyset(&mut set);
-        for s in FORWARDED.iter().chain(&[libc::SIGCHLD]) {
-            libc::sigaddset(&mut set, *s);
-        }
-        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-    }
+    // As in `run`: block the forwarded signals once the process exists.
+    let set = block_forwarded(&FORWARDED);
     match listener {
         Some(l) => {
             let master = crate::console::receive(&l).map_err(|e| (format!("the exec's terminal: {e}"), 126))?;
-            Ok(relay_terminal(pid.as_raw(), &master, &set))
+            // The monitor's relay, attached and unlogged: an exec's output is not
+            // the container's log.
+            let _raw = crate::console::RawTerminal::enter();
+            let io = crate::monitor::Io::Console(master);
+            Ok(crate::monitor::pump(&io, &set, pid.as_raw(), pid.as_raw(), None, true, true, &mut None))
         }
         None => Ok(wait_forwarding(pid.as_raw(), &set)),
     }
-}
-
-/// Relays our terminal and the exec'd process's until it ends; returns its status.
-fn relay_terminal(pid: libc::pid_t, master: &std::os::fd::OwnedFd, set: &libc::sigset_t) -> i32 {
-    use std::os::fd::{AsRawFd, FromRawFd};
-    let _raw = crate::console::RawTerminal::enter();
-    let m = master.as_raw_fd();
-    crate::console::copy_window_size(m);
-    // SAFETY: signalfd on the blocked set; owned from here on.
-    let sfd = unsafe { libc::signalfd(-1, set, libc::SFD_CLOEXEC) };
-    let sfd = (sfd >= 0).then(|| unsafe { std::os::fd::OwnedFd::from_raw_fd(sfd) });
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut stdin_open = true;
-    let mut status = None;
-    loop {
-        let mut st = 0;
-        // SAFETY: waitpid with a valid status pointer.
-        while status.is_none() {
-            let r = unsafe { libc::waitpid(-1, &mut st, libc::WNOHANG) };
-            if r <= 0 {
-                break;
-            }
-            if r == pid {
-                status = Some(if libc::WIFSIGNALED(st) { 128 + libc::WTERMSIG(st) } else { libc::WEXITSTATUS(st) });
-            }
-        }
-        let mut fds = vec![libc::pollfd { fd: m, events: libc::POLLIN, revents: 0 }];
-        if stdin_open && status.is_none() {
-            fds.push(libc::pollfd { fd: 0, events: libc::POLLIN, revents: 0 });
-        }
-        if let Some(s) = &sfd {
-            fds.push(libc::pollfd { fd: s.as_raw_fd(), events: libc::POLLIN, revents: 0 });
-        }
-        // SAFETY: a valid pollfd array.
-        let n = unsafe {
-            libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, if status.is_some() { 100 } else { 1000 })
-        };
-        if n == 0 && status.is_some() {
-            break;
-        }
-        for p in &fds {
-            if p.revents == 0 {
-                continue;
-            }
-            // SAFETY: reads into our buffer, writes from it, on fds we hold.
-            unsafe {
-                if p.fd == m {
-                    let r = libc::read(m, buf.as_mut_ptr() as *mut libc::c_void, buf.len());
-                    if r <= 0 {
-                        if status.is_some() {
-                            return status.unwrap_or(0);
-                        }
-                        continue;
-                    }
-                    libc::write(1, buf.as_ptr() as *const libc::c_void, r as usize);
-                } else if p.fd == 0 {
-                    let r = libc::read(0, buf.as_mut_ptr() as *mut libc::c_void, buf.len());
-                    if r <= 0 {
-                        stdin_open = false;
-                    } else {
-                        libc::write(m, buf.as_ptr() as *const libc::c_void, r as usize);
-                    }
-                } else {
-                    let mut info: libc::signalfd_siginfo = std::mem::zeroed();
-                    let size = std::mem::size_of::<libc::signalfd_siginfo>();
-                    if libc::read(p.fd, &mut info as *mut _ as *mut libc::c_void, size) as usize == size {
-                        match info.ssi_signo as i32 {
-                            libc::SIGCHLD => {}
-                            libc::SIGWINCH => crate::console::copy_window_size(m),
-                            sig => {
-                                libc::kill(pid, sig);
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-    status.unwrap_or(125)
 }
 
 fn run(args: &[String]) -> Result<i32, (String, i32)> {
@@ -273,15 +213,7 @@ fn run(args: &[String]) -> Result<i32, (String, i32)> {
         .map_err(|e| failed("creating the container", e))?;
     // From here on the container exists: signals meant for it are taken synchronously
     // (the init process was cloned before this mask, so it keeps the default one).
-    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: plain libc calls on a local signal set, in a single-threaded process.
-    unsafe {
-        libc::sigemptyset(&mut set);
-        for s in FORWARDED.iter().chain(&[libc::SIGCHLD]) {
-            libc::sigaddset(&mut set, *s);
-        }
-        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-    }
+    let set = block_forwarded(&FORWARDED);
     // A namespace of its own starts with loopback down: bring it up, as docker does.
     let own_net = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref()).is_some_and(|ns| {
         ns.iter().any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Network && n.path().is_none())

@@ -23,10 +23,6 @@ use crate::executor::Executor;
 use crate::lookup::check_program;
 use crate::spec::{ContainerSpec, Mount, MountKind, Network, Resources};
 
-/// Signals passed on to the container.
-const FORWARDED: [libc::c_int; 7] =
-    [libc::SIGHUP, libc::SIGINT, libc::SIGQUIT, libc::SIGTERM, libc::SIGUSR1, libc::SIGUSR2, libc::SIGWINCH];
-
 type Failure = (String, i32);
 
 /// Whether the container's network is the default one, with outbound NAT.
@@ -316,7 +312,10 @@ fn run_once(
         proxy = Some(p);
         state.ports = bound;
     }
-    let mut set = signal_set();
+    // The monitor does not pass SIGCONT on (a stopped monitor's resume is its own).
+    let forwarded: Vec<libc::c_int> =
+        crate::helper::FORWARDED.iter().copied().filter(|s| *s != libc::SIGCONT).collect();
+    let mut set = crate::helper::signal_set(&forwarded);
     // The container's process keeps our default signal mask: block only once it exists.
     let mut container;
     let (pid, waited_pid) = match &cfg.runtime {
@@ -422,7 +421,7 @@ fn run_once(
     let _ = state.save(dir);
     let _raw = (attach && cfg.tty).then(crate::console::RawTerminal::enter).flatten();
     let forward_stdin = attach && cfg.open_stdin && cfg.tty;
-    let code = pump(&io, &set, pid, waited_pid, log, attach, forward_stdin, &mut proxy);
+    let code = pump(&io, &set, pid, waited_pid, Some(log), attach, forward_stdin, &mut proxy);
     drop(slirp);
     state.ports.clear();
     unblock(&set);
@@ -441,7 +440,7 @@ fn run_once(
 }
 
 /// Where the container's output comes from.
-enum Io {
+pub(crate) enum Io {
     Pipes(OwnedFd, OwnedFd),
     /// The master side of the container's terminal (output, and input when attached).
     Console(OwnedFd),
@@ -460,18 +459,6 @@ impl Drop for Unmount<'_> {
     }
 }
 
-fn signal_set() -> libc::sigset_t {
-    // SAFETY: sigemptyset/sigaddset initialize a local set.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for s in FORWARDED.iter().chain(&[libc::SIGCHLD]) {
-            libc::sigaddset(&mut set, *s);
-        }
-        set
-    }
-}
-
 fn block(set: &mut libc::sigset_t) {
     // SAFETY: blocking signals in this single-threaded process.
     unsafe { libc::sigprocmask(libc::SIG_BLOCK, set, std::ptr::null_mut()) };
@@ -483,7 +470,8 @@ fn unblock(set: &libc::sigset_t) {
 }
 
 /// One json-file log line, as docker's json-file driver writes it.
-fn log_line(log: &mut std::fs::File, stream: &str, line: &[u8]) {
+fn log_line(log: &mut Option<&mut std::fs::File>, stream: &str, line: &[u8]) {
+    let Some(log) = log else { return };
     let entry = serde_json::json!({"log": String::from_utf8_lossy(line), "stream": stream, "time": now_rfc3339()});
     if let Ok(mut bytes) = serde_json::to_vec(&entry) {
         bytes.push(b'\n');
@@ -495,12 +483,12 @@ fn log_line(log: &mut std::fs::File, stream: &str, line: &[u8]) {
 /// our stdin to its terminal when asked, and forwards signals, until the waited
 /// process ends and its output is drained. Published ports are relayed meanwhile.
 #[allow(clippy::too_many_arguments)]
-fn pump(
+pub(crate) fn pump(
     io: &Io,
     set: &libc::sigset_t,
     pid: i32,
     waited: i32,
-    log: &mut std::fs::File,
+    mut log: Option<&mut std::fs::File>,
     attach: bool,
     forward_stdin: bool,
     proxy: &mut Option<crate::ports::Proxy>,
@@ -603,7 +591,7 @@ fn pump(
                 // EOF, or EIO from a terminal whose last writer closed it.
                 open[i] = false;
                 if !partial[i].is_empty() {
-                    log_line(log, stream, &std::mem::take(&mut partial[i]));
+                    log_line(&mut log, stream, &std::mem::take(&mut partial[i]));
                 }
                 continue;
             }
@@ -617,19 +605,19 @@ fn pump(
             let mut rest = data;
             while let Some(nl) = rest.iter().position(|&b| b == b'\n') {
                 partial[i].extend_from_slice(&rest[..=nl]);
-                log_line(log, stream, &std::mem::take(&mut partial[i]));
+                log_line(&mut log, stream, &std::mem::take(&mut partial[i]));
                 rest = &rest[nl + 1..];
             }
             partial[i].extend_from_slice(rest);
             while partial[i].len() >= MAX_LOG_LINE {
                 let piece: Vec<u8> = partial[i].drain(..MAX_LOG_LINE).collect();
-                log_line(log, stream, &piece);
+                log_line(&mut log, stream, &piece);
             }
         }
     }
     for (i, rest) in partial.iter().enumerate() {
         if !rest.is_empty() {
-            log_line(log, streams[i].1, rest);
+            log_line(&mut log, streams[i].1, rest);
         }
     }
     code.unwrap_or(255)

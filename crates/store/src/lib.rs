@@ -27,7 +27,7 @@ pub use error::StoreError;
 pub use gc::GcReport;
 pub use lock::Lease;
 pub use snapshot::{chain_ids, unmount_rootfs, Sandbox};
-pub use volumes::{valid_volume_name, Volume};
+pub use volumes::{disk_usage, valid_volume_name, Volume};
 
 use gantry_image::{Digest, Sha256};
 

@@ -20,6 +20,20 @@ pub struct Volume {
     pub anonymous: bool,
 }
 
+/// Bytes of the regular files under `dir` (links not followed): what `system df`
+/// and the prunes report for volumes, containers' writes and cache mounts.
+pub fn disk_usage(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => disk_usage(&e.path()),
+            Ok(t) if t.is_file() => e.metadata().map(|m| m.len()).unwrap_or(0),
+            _ => 0,
+        })
+        .sum()
+}
+
 /// docker's rule for volume names.
 pub fn valid_volume_name(name: &str) -> bool {
     let mut chars = name.chars();
@@ -107,17 +121,6 @@ impl Store {
 
     /// Bytes a volume holds (for `system df`).
     pub fn volume_size(&self, name: &str) -> u64 {
-        fn walk(p: &std::path::Path) -> u64 {
-            let Ok(entries) = std::fs::read_dir(p) else { return 0 };
-            entries
-                .flatten()
-                .map(|e| match e.file_type() {
-                    Ok(t) if t.is_dir() => walk(&e.path()),
-                    Ok(t) if t.is_file() => e.metadata().map(|m| m.len()).unwrap_or(0),
-                    _ => 0,
-                })
-                .sum()
-        }
-        walk(&self.volume_path(name))
+        disk_usage(&self.volume_path(name))
     }
 }

@@ -179,7 +179,7 @@ pub(crate) fn prune_cache(
         let mounts = ctx.store.root().join("cache-mounts");
         if let Ok(entries) = std::fs::read_dir(&mounts) {
             for e in entries.flatten() {
-                reclaimed += dir_size(&e.path());
+                reclaimed += gantry_store::disk_usage(&e.path());
                 let _ =
                     if e.path().is_dir() { std::fs::remove_dir_all(e.path()) } else { std::fs::remove_file(e.path()) };
             }
@@ -193,19 +193,6 @@ pub(crate) fn prune_cache(
         crate::debug!("swept {} unreferenced blob(s)", gc.removed.len());
     }
     Ok(Pruned { items: deleted.iter().map(|k| k.to_string()).collect(), reclaimed, layers: Vec::new() })
-}
-
-/// Bytes of regular files under `dir` (not following links).
-pub fn dir_size(dir: &std::path::Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
-    entries
-        .flatten()
-        .map(|e| match e.file_type() {
-            Ok(t) if t.is_dir() => dir_size(&e.path()),
-            Ok(t) if t.is_file() => e.metadata().map(|m| m.len()).unwrap_or(0),
-            _ => 0,
-        })
-        .sum()
 }
 
 #[cfg(test)]

@@ -22,8 +22,8 @@ use super::filter::Filters;
 use super::system::Pruned;
 use super::{confirm, print, Ctx};
 use crate::cli::{
-    CommitArgs, ContainerPruneArgs, ContainersArgs, ExecArgs, ExportArgs, KillArgs, LogsArgs, PortArgs, PsArgs, RmArgs,
-    RunArgs, StartArgs, StopArgs, TopArgs,
+    CommitArgs, ContainerPruneArgs, ContainerVerb, ContainersArgs, ExecArgs, ExportArgs, KillArgs, LogsArgs, PortArgs,
+    PsArgs, RmArgs, RunArgs, StartArgs, StopArgs, TopArgs,
 };
 use crate::error::{msg, print_error, CliError};
 use crate::format::units::human_duration;
@@ -381,6 +381,26 @@ fn exec_attached(ctx: &Ctx, id: &str) -> CliError {
     }
 }
 
+/// Runs one of the commands docker has both at the top level and under `container`.
+pub fn dispatch(ctx: &mut Ctx, verb: ContainerVerb) -> Result<ExitCode, CliError> {
+    let ok = |()| ExitCode::SUCCESS;
+    match verb {
+        ContainerVerb::Run(a) => run(ctx, &a),
+        ContainerVerb::Create(a) => create_cmd(ctx, &a),
+        ContainerVerb::Start(a) => start(ctx, &a),
+        ContainerVerb::Stop(a) => stop(ctx, &a).map(ok),
+        ContainerVerb::Restart(a) => restart(ctx, &a).map(ok),
+        ContainerVerb::Kill(a) => kill(ctx, &a).map(ok),
+        ContainerVerb::Logs(a) => logs(ctx, &a).map(ok),
+        ContainerVerb::Wait(a) => wait(ctx, &a).map(ok),
+        ContainerVerb::Exec(a) => exec(ctx, &a),
+        ContainerVerb::Commit(a) => commit(ctx, &a).map(ok),
+        ContainerVerb::Export(a) => export(ctx, &a).map(ok),
+        ContainerVerb::Top(a) => top(ctx, &a).map(ok),
+        ContainerVerb::Port(a) => port(ctx, &a).map(ok),
+    }
+}
+
 pub fn run(ctx: &mut Ctx, a: &RunArgs) -> Result<ExitCode, CliError> {
     let rec = match create(ctx, a) {
         Ok(r) => r,
@@ -636,7 +656,7 @@ pub(crate) fn prune_stopped(ctx: &mut Ctx, filters: &Filters) -> Result<Pruned, 
         if until.is_some_and(|u| rec.created_unix_nanos >= u) || !filters.prune_labels_match(&config(&rec)?.labels) {
             continue;
         }
-        let written = super::builder::dir_size(&ctx.store.container_dir(&rec.id).join("upper"));
+        let written = gantry_store::disk_usage(&ctx.store.container_dir(&rec.id).join("upper"));
         match remove_one(ctx, &rec, false, false) {
             // Another command removed it meanwhile.
             Err(CliError::Store(StoreError::NoSuchContainer(_))) => continue,
@@ -812,7 +832,7 @@ pub fn commit(ctx: &mut Ctx, a: &CommitArgs) -> Result<(), CliError> {
     c.labels = (!cfg.labels.is_empty()).then(|| cfg.labels.clone());
     c.stop_signal = cfg.stop_signal.clone();
     gantry_archive::apply_changes(&mut c, &a.change).map_err(|e| usage(e.to_string()))?;
-    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.9fZ").to_string();
+    let now = gantry_runtime::container::now_rfc3339();
     image.config = Some(c);
     image.created = Some(now.clone());
     image.author = a.author.clone();
@@ -1035,7 +1055,7 @@ impl PsFilter {
 
 /// docker's SIZE: what the container wrote and, as `virtual`, that plus its image.
 fn size_text(ctx: &Ctx, rec: &ContainerRecord) -> String {
-    let written = super::builder::dir_size(&ctx.store.container_dir(&rec.id).join("upper"));
+    let written = gantry_store::disk_usage(&ctx.store.container_dir(&rec.id).join("upper"));
     let image = ctx.store.image(&rec.image_id).map(|i| i.size).unwrap_or(0);
     let human = |n: u64| crate::format::units::human_size(n as f64);
     match written + image {

@@ -54,25 +54,10 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::System(SystemCommand::Df(a)) => system::df(&ctx, &a).map(ok),
         Command::Info(a) | Command::System(SystemCommand::Info(a)) => system::info(&ctx, &a).map(ok),
         Command::System(SystemCommand::Prune(a)) => system::prune(&mut ctx, &a).map(ok),
-        Command::Run(a) | Command::Container(ContainerCommand::Run(a)) => containers::run(&mut ctx, &a),
-        Command::Create(a) | Command::Container(ContainerCommand::Create(a)) => containers::create_cmd(&mut ctx, &a),
-        Command::Start(a) | Command::Container(ContainerCommand::Start(a)) => containers::start(&mut ctx, &a),
-        Command::Stop(a) | Command::Container(ContainerCommand::Stop(a)) => containers::stop(&mut ctx, &a).map(ok),
-        Command::Restart(a) | Command::Container(ContainerCommand::Restart(a)) => {
-            containers::restart(&mut ctx, &a).map(ok)
-        }
-        Command::Kill(a) | Command::Container(ContainerCommand::Kill(a)) => containers::kill(&mut ctx, &a).map(ok),
+        Command::Containers(v) => containers::dispatch(&mut ctx, v),
+        Command::Container(ContainerCommand::Verb(v)) => containers::dispatch(&mut ctx, *v),
         Command::Rm(a) | Command::Container(ContainerCommand::Rm(a)) => containers::rm(&mut ctx, &a).map(ok),
         Command::Ps(a) | Command::Container(ContainerCommand::Ls(a)) => containers::ps(&ctx, &a).map(ok),
-        Command::Logs(a) | Command::Container(ContainerCommand::Logs(a)) => containers::logs(&ctx, &a).map(ok),
-        Command::Wait(a) | Command::Container(ContainerCommand::Wait(a)) => containers::wait(&mut ctx, &a).map(ok),
-        Command::Exec(a) | Command::Container(ContainerCommand::Exec(a)) => containers::exec(&mut ctx, &a),
-        Command::Commit(a) | Command::Container(ContainerCommand::Commit(a)) => {
-            containers::commit(&mut ctx, &a).map(ok)
-        }
-        Command::Export(a) | Command::Container(ContainerCommand::Export(a)) => containers::export(&ctx, &a).map(ok),
-        Command::Top(a) | Command::Container(ContainerCommand::Top(a)) => containers::top(&ctx, &a).map(ok),
-        Command::Port(a) | Command::Container(ContainerCommand::Port(a)) => containers::port(&ctx, &a).map(ok),
         Command::Container(ContainerCommand::Inspect(a)) => inspect::inspect_containers(&ctx, &a).map(ok),
         Command::Container(ContainerCommand::Prune(a)) => containers::prune(&mut ctx, &a).map(ok),
         Command::Volume(VolumeCommand::Create(a)) => volumes::create(&ctx, &a).map(ok),

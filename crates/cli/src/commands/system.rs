@@ -179,7 +179,7 @@ pub fn df(ctx: &Ctx, a: &DfArgs) -> Result<(), CliError> {
     let (mut running, mut c_size, mut c_reclaim) = (0usize, 0u64, 0u64);
     for c in &containers {
         let dir = ctx.store.container_dir(&c.id);
-        let written = super::builder::dir_size(&dir.join("upper"));
+        let written = gantry_store::disk_usage(&dir.join("upper"));
         c_size += written;
         let live = gantry_runtime::container::State::live(&dir)
             .is_ok_and(|s| s.status == gantry_runtime::container::Status::Running);
