@@ -202,7 +202,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub init: bool,
     /// The image, then the command and its arguments
-    #[arg(value_name = "IMAGE [COMMAND] [ARG...]", trailing_var_arg = true, allow_hyphen_values = true, num_args = 1..)]
+    #[arg(value_name = "IMAGE [COMMAND] [ARG...]", trailing_var_arg = true, allow_hyphen_values = true, num_args = 1.., required = true)]
     pub image_and_command: Vec<String>,
 }
 
@@ -227,7 +227,7 @@ pub struct ExecArgs {
     #[arg(short, long = "workdir")]
     pub workdir: Option<String>,
     /// The container, then the command and its arguments
-    #[arg(value_name = "CONTAINER COMMAND [ARG...]", trailing_var_arg = true, allow_hyphen_values = true, num_args = 2..)]
+    #[arg(value_name = "CONTAINER COMMAND [ARG...]", trailing_var_arg = true, allow_hyphen_values = true, num_args = 2.., required = true)]
     pub container_and_command: Vec<String>,
 }
 
@@ -347,7 +347,7 @@ pub struct StartArgs {
     /// Attach container's STDIN
     #[arg(short, long)]
     pub interactive: bool,
-    #[arg(value_name = "CONTAINER", num_args = 1..)]
+    #[arg(value_name = "CONTAINER", num_args = 1.., required = true)]
     pub containers: Vec<String>,
 }
 
@@ -356,7 +356,7 @@ pub struct StopArgs {
     /// Seconds to wait for stop before killing it
     #[arg(short, long)]
     pub time: Option<u64>,
-    #[arg(value_name = "CONTAINER", num_args = 1..)]
+    #[arg(value_name = "CONTAINER", num_args = 1.., required = true)]
     pub containers: Vec<String>,
 }
 
@@ -365,7 +365,7 @@ pub struct KillArgs {
     /// Signal to send to the container
     #[arg(short, long, default_value = "KILL")]
     pub signal: String,
-    #[arg(value_name = "CONTAINER", num_args = 1..)]
+    #[arg(value_name = "CONTAINER", num_args = 1.., required = true)]
     pub containers: Vec<String>,
 }
 
@@ -377,7 +377,7 @@ pub struct RmArgs {
     /// Remove anonymous volumes associated with the container
     #[arg(short, long)]
     pub volumes: bool,
-    #[arg(value_name = "CONTAINER", num_args = 1..)]
+    #[arg(value_name = "CONTAINER", num_args = 1.., required = true)]
     pub containers: Vec<String>,
 }
 
@@ -429,7 +429,7 @@ pub struct LogsArgs {
 
 #[derive(Args, Debug)]
 pub struct ContainersArgs {
-    #[arg(value_name = "CONTAINER", num_args = 1..)]
+    #[arg(value_name = "CONTAINER", num_args = 1.., required = true)]
     pub containers: Vec<String>,
 }
 

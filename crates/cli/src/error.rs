@@ -61,7 +61,8 @@ pub fn report(e: &CliError) -> ExitCode {
 fn missing_argument(command: &str) -> String {
     let need = match command.rsplit(' ').next().unwrap_or("") {
         "tag" => "exactly 2 arguments",
-        "history" | "build" => "exactly 1 argument",
+        "history" | "build" | "logs" | "export" => "exactly 1 argument",
+        "exec" => "at least 2 arguments",
         _ => "at least 1 argument",
     };
     format!("\"{command}\" requires {need}.")
@@ -76,7 +77,8 @@ pub fn usage(e: clap::Error) -> ExitCode {
             let _ = e.print();
             ExitCode::SUCCESS
         }
-        ErrorKind::MissingRequiredArgument => {
+        // Too few positionals (`exec CONTAINER` without a command) read the same.
+        ErrorKind::MissingRequiredArgument | ErrorKind::WrongNumberOfValues | ErrorKind::TooFewValues => {
             // Like docker: name the command, point at its help, exit 1.
             let rendered = e.render().to_string();
             let command = rendered

@@ -829,3 +829,25 @@ fn privileged_lifts_the_confinement() {
     assert_eq!(plain.trim(), "CapEff:\t00000000a80425fb", "docker's default capability set");
     assert_ne!(out.lines().last().unwrap(), plain.trim());
 }
+
+/// A container command missing its arguments fails as docker's does (it used to do
+/// nothing and succeed for stop, kill, rm, start, restart and wait).
+#[test]
+fn missing_arguments_are_docker_usage_errors() {
+    let s = env();
+    for (args, need) in [
+        (vec!["stop"], "\"gantry stop\" requires at least 1 argument."),
+        (vec!["container", "kill"], "\"gantry container kill\" requires at least 1 argument."),
+        (vec!["rm"], "\"gantry rm\" requires at least 1 argument."),
+        (vec!["start"], "\"gantry start\" requires at least 1 argument."),
+        (vec!["restart"], "\"gantry restart\" requires at least 1 argument."),
+        (vec!["wait"], "\"gantry wait\" requires at least 1 argument."),
+        (vec!["run"], "\"gantry run\" requires at least 1 argument."),
+        (vec!["exec", "c1"], "\"gantry exec\" requires at least 2 arguments."),
+        (vec!["logs"], "\"gantry logs\" requires exactly 1 argument."),
+    ] {
+        let r = s.g.run(&args);
+        assert_eq!(r.code, Some(1), "{args:?}: {r:?}");
+        assert!(r.stderr.starts_with(&format!("Error: {need}\n")), "{args:?}: {}", r.stderr);
+    }
+}
