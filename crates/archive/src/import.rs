@@ -54,7 +54,7 @@ pub fn import<R: Read>(
     let id = store.put_bytes(&bytes)?;
     let new = NewImage {
         id,
-        created_unix_nanos: crate::load::created_nanos(&cfg),
+        created_unix_nanos: cfg.created_unix_nanos(),
         layers: vec![LayerRecord { diff_id: info.diff_id, tar_size: info.tar_size, content_size: info.content_size }],
         labels: cfg.labels().cloned().unwrap_or_default(),
         parent: None,

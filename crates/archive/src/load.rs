@@ -132,7 +132,7 @@ fn load_leased<R: Read>(
         used.insert(img.config_digest);
         let new = NewImage {
             id: img.config_digest,
-            created_unix_nanos: created_nanos(&img.parsed),
+            created_unix_nanos: img.parsed.created_unix_nanos(),
             layers,
             labels: img.parsed.labels().cloned().unwrap_or_default(),
             parent: None,
@@ -142,16 +142,6 @@ fn load_leased<R: Read>(
     let tagged = store.put_images(&batch)?;
     let loaded = batch.iter().zip(tagged).map(|((img, _), tags)| Loaded { id: img.id, tags }).collect();
     Ok((loaded, used))
-}
-
-/// Unix nanoseconds of the config's `created`, 0 when absent or unparsable (docker
-/// shows such images as created long ago rather than refusing them).
-pub(crate) fn created_nanos(cfg: &ImageConfig) -> i64 {
-    cfg.created
-        .as_deref()
-        .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
-        .and_then(|t| t.timestamp_nanos_opt())
-        .unwrap_or(0)
 }
 
 /// `blobs/sha256/<hex>` names its own digest; other paths claim nothing.

@@ -453,9 +453,17 @@ impl Builder<'_> {
     }
 
     pub(crate) fn image_state(&mut self, name: &str) -> Result<State, BuildError> {
+        let present = self.store.resolve(name).is_ok();
+        if let Some(b) = &self.opts.base_images {
+            if b.always || !present {
+                b.fetcher.fetch(self.store, name).map_err(|e| {
+                    BuildError::Dockerfile(format!("failed to resolve source metadata for {name}: {e}"))
+                })?;
+            }
+        }
         let (id, _) = self.store.resolve(name).map_err(|_| {
             BuildError::Dockerfile(format!(
-                "failed to resolve source metadata for {name}: image not found in the local store (pulling from registries is not implemented yet)"
+                "failed to resolve source metadata for {name}: image not found in the local store"
             ))
         })?;
         let config = ImageConfig::parse(&self.store.read_blob(&id)?)

@@ -14,7 +14,7 @@ mod options;
 mod run;
 
 pub use exec::build;
-pub use options::{BuildOptions, BuildResult, Event, Progress, Quiet};
+pub use options::{BaseImages, BuildOptions, BuildResult, Event, FetchBase, Progress, Quiet};
 
 mod error;
 

@@ -33,6 +33,29 @@ pub struct BuildOptions {
     /// `--secret id=...`: secrets RUN --mount=type=secret can use, by id. Never part of
     /// a layer, the history or a cache key.
     pub secrets: BTreeMap<String, Vec<u8>>,
+    /// Gets base images the store lacks (`FROM` of an image never pulled) or, with
+    /// `--pull`, every base image again; `None` means only the store is used.
+    pub base_images: Option<BaseImages>,
+}
+
+/// Fetches a base image into the store by name (a registry pull, done by the caller, so
+/// the builder stays free of network code). Called at most once per name and build.
+pub trait FetchBase: Send + Sync {
+    fn fetch(&self, store: &mut gantry_store::Store, name: &str) -> Result<(), String>;
+}
+
+/// How the builder gets base images from elsewhere.
+#[derive(Clone)]
+pub struct BaseImages {
+    pub fetcher: std::sync::Arc<dyn FetchBase>,
+    /// `--pull`: fetch every base image even when the store has one by that name.
+    pub always: bool,
+}
+
+impl std::fmt::Debug for BaseImages {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BaseImages").field("always", &self.always).finish_non_exhaustive()
+    }
 }
 
 /// What a build made.

@@ -19,6 +19,9 @@ pub struct Cli {
     /// OCI runtime binary to run containers and RUN steps with, instead of the builtin one
     #[arg(long, global = true, env = "GANTRY_RUNTIME", value_name = "PATH")]
     pub runtime: Option<PathBuf>,
+    /// Location of client config files (docker's: config.json with registry credentials)
+    #[arg(long, global = true, value_name = "DIR")]
+    pub config: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -43,6 +46,16 @@ pub enum Command {
     Load(LoadArgs),
     /// Import the contents from a tarball to create a filesystem image
     Import(ImportArgs),
+    /// Download an image from a registry
+    Pull(PullArgs),
+    /// Upload an image to a registry
+    Push(PushArgs),
+    /// Log in to a registry
+    Login(LoginArgs),
+    /// Log out from a registry
+    Logout(LogoutArgs),
+    /// Search registries for images
+    Search(SearchArgs),
     /// Manage images
     #[command(subcommand)]
     Image(ImageCommand),
@@ -464,6 +477,10 @@ pub enum ImageCommand {
     Load(LoadArgs),
     /// Import the contents from a tarball to create a filesystem image
     Import(ImportArgs),
+    /// Download an image from a registry
+    Pull(PullArgs),
+    /// Upload an image to a registry
+    Push(PushArgs),
 }
 
 // --- `builder` (build-outputs work) ---
@@ -717,4 +734,95 @@ pub struct BuildArgs {
     /// Set the networking mode for the RUN instructions during build (host, none)
     #[arg(long, default_value = "default", value_parser = ["default", "host", "none"])]
     pub network: String,
+}
+
+// --- registries ---
+
+/// `--tls-verify` (podman's flag): `false` allows plain HTTP and unverified TLS for this
+/// command; `true` verifies even registries docker treats as insecure (loopback).
+#[derive(Args, Debug, Clone)]
+pub struct TlsVerify {
+    /// Require HTTPS and verify certificates (default: per registry settings; loopback is insecure)
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set)]
+    pub tls_verify: Option<bool>,
+}
+
+#[derive(Args, Debug)]
+pub struct PullArgs {
+    /// Download all tagged images in the repository
+    #[arg(short = 'a', long)]
+    pub all_tags: bool,
+    /// Skip image verification (accepted for compatibility; gantry verifies digests always)
+    #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true", hide = true)]
+    pub disable_content_trust: bool,
+    /// Set platform if server is multi-platform capable
+    #[arg(long, env = "DOCKER_DEFAULT_PLATFORM", value_name = "PLATFORM")]
+    pub platform: Option<String>,
+    /// Suppress verbose output
+    #[arg(short, long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub tls: TlsVerify,
+    #[arg(value_name = "NAME[:TAG|@DIGEST]")]
+    pub name: String,
+}
+
+#[derive(Args, Debug)]
+pub struct PushArgs {
+    /// Push all tagged images in the repository
+    #[arg(short = 'a', long)]
+    pub all_tags: bool,
+    /// Skip image signing (accepted for compatibility)
+    #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true", hide = true)]
+    pub disable_content_trust: bool,
+    /// Suppress verbose output
+    #[arg(short, long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub tls: TlsVerify,
+    #[arg(value_name = "NAME[:TAG]")]
+    pub name: String,
+}
+
+#[derive(Args, Debug)]
+pub struct LoginArgs {
+    /// Username
+    #[arg(short, long)]
+    pub username: Option<String>,
+    /// Password
+    #[arg(short, long)]
+    pub password: Option<String>,
+    /// Take the password from stdin
+    #[arg(long)]
+    pub password_stdin: bool,
+    #[command(flatten)]
+    pub tls: TlsVerify,
+    #[arg(value_name = "SERVER")]
+    pub server: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct LogoutArgs {
+    #[arg(value_name = "SERVER")]
+    pub server: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct SearchArgs {
+    /// Filter output based on conditions provided
+    #[arg(short, long = "filter", value_name = "FILTER")]
+    pub filters: Vec<String>,
+    /// Pretty-print search using a Go template
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Max number of search results
+    #[arg(long, default_value_t = 25)]
+    pub limit: usize,
+    /// Don't truncate output
+    #[arg(long)]
+    pub no_trunc: bool,
+    #[command(flatten)]
+    pub tls: TlsVerify,
+    #[arg(value_name = "TERM")]
+    pub term: String,
 }

@@ -14,6 +14,8 @@ pub enum CliError {
     Reference(#[from] gantry_image::ReferenceError),
     #[error(transparent)]
     Format(#[from] crate::format::FormatError),
+    #[error(transparent)]
+    Registry(#[from] gantry_registry::RegistryError),
     #[error("{0}")]
     Msg(String),
     /// Errors already printed (one per failed argument, as `docker rmi a b` does).
@@ -61,7 +63,7 @@ pub fn report(e: &CliError) -> ExitCode {
 fn missing_argument(command: &str) -> String {
     let need = match command.rsplit(' ').next().unwrap_or("") {
         "tag" => "exactly 2 arguments",
-        "history" | "build" | "logs" | "export" => "exactly 1 argument",
+        "history" | "build" | "logs" | "export" | "pull" | "push" | "search" => "exactly 1 argument",
         "exec" => "at least 2 arguments",
         _ => "at least 1 argument",
     };
@@ -103,5 +105,17 @@ pub fn usage(e: clap::Error) -> ExitCode {
             eprintln!("See 'gantry --help'.");
             ExitCode::from(125)
         }
+    }
+}
+
+impl From<gantry_registry::settings::SettingsError> for CliError {
+    fn from(e: gantry_registry::settings::SettingsError) -> Self {
+        CliError::Registry(e.into())
+    }
+}
+
+impl From<gantry_registry::credentials::CredentialsError> for CliError {
+    fn from(e: gantry_registry::credentials::CredentialsError) -> Self {
+        CliError::Registry(e.into())
     }
 }

@@ -5,6 +5,7 @@ mod commands;
 mod error;
 mod format;
 mod log;
+mod progress;
 mod root;
 mod views;
 

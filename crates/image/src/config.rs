@@ -161,6 +161,16 @@ impl ImageConfig {
     }
 
     /// Canonical bytes for a config gantry writes itself (sorted maps, no spaces).
+    /// Unix nanoseconds of `created`, 0 when absent or unparsable (docker shows such
+    /// images as created long ago rather than refusing them).
+    pub fn created_unix_nanos(&self) -> i64 {
+        self.created
+            .as_deref()
+            .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
+            .and_then(|t| t.timestamp_nanos_opt())
+            .unwrap_or(0)
+    }
+
     pub fn to_bytes(&self) -> Vec<u8> {
         // Serializing our own structs of strings, maps and numbers cannot fail.
         serde_json::to_vec(self).unwrap_or_default()

@@ -5,8 +5,10 @@ pub mod config;
 pub mod digest;
 pub mod manifest;
 pub mod media;
+pub mod platform;
 pub mod reference;
 
 pub use config::{ContainerConfig, HistoryEntry, ImageConfig, RootFs, DEFAULT_PATH_ENV};
 pub use digest::{Digest, DigestError, Sha256};
+pub use platform::{Platform, PlatformError};
 pub use reference::{Reference, ReferenceError};

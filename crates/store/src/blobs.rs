@@ -20,6 +20,32 @@ use crate::StoreError;
 /// the data already on its way to disk instead of flushing it all at the end.
 const WRITEBACK_CHUNK: u64 = 32 << 20;
 
+/// The store's blobs without its database: cheap to clone and send to the threads that
+/// write pulled layers.
+#[derive(Debug, Clone)]
+pub struct BlobDir {
+    root: PathBuf,
+}
+
+impl BlobDir {
+    pub(crate) fn new(root: &Path) -> BlobDir {
+        BlobDir { root: root.to_path_buf() }
+    }
+
+    /// Starts writing a blob; see [`crate::Store::ingest`].
+    pub fn ingest(&self) -> Result<Ingest, StoreError> {
+        Ingest::create(&self.root)
+    }
+
+    pub fn path(&self, digest: &Digest) -> PathBuf {
+        self.root.join("blobs/sha256").join(digest.hex())
+    }
+
+    pub fn has(&self, digest: &Digest) -> bool {
+        self.path(digest).is_file()
+    }
+}
+
 /// A blob being written. Dropping it without `commit` discards it.
 pub struct Ingest {
     file: File,

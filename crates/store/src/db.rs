@@ -19,7 +19,7 @@ pub(crate) const DELETE_ORPHAN_LAYERS: &str =
      AND diff_id NOT IN (SELECT diff_id FROM build_cache_layers)";
 
 /// Bumped whenever a table is added; `open` brings older stores up to date.
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS images (
@@ -67,6 +67,7 @@ pub(crate) fn open(path: &Path) -> Result<Connection, StoreError> {
             tx.execute_batch(SCHEMA)?;
             tx.execute_batch(crate::cache::SCHEMA)?;
             tx.execute_batch(crate::containers::SCHEMA)?;
+            tx.execute_batch(crate::distribution::SCHEMA)?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
             version = SCHEMA_VERSION;
         }
@@ -121,7 +122,7 @@ pub struct Tagged {
     pub previous: Option<Digest>,
 }
 
-fn digest_col(s: String) -> Result<Digest, StoreError> {
+pub(crate) fn digest_col(s: String) -> Result<Digest, StoreError> {
     s.parse().map_err(|_| StoreError::Corrupt(format!("bad digest {s:?}")))
 }
 
@@ -443,9 +444,10 @@ impl Store {
     /// Every digest metadata names: configs and layers. GC keeps exactly these.
     pub(crate) fn referenced_blobs(&self) -> Result<std::collections::HashSet<String>, StoreError> {
         let mut set = std::collections::HashSet::new();
-        let mut stmt = self
-            .db
-            .prepare("SELECT id FROM images UNION SELECT diff_id FROM layers UNION SELECT config FROM build_cache")?;
+        let mut stmt = self.db.prepare(
+            "SELECT id FROM images UNION SELECT diff_id FROM layers UNION SELECT config FROM build_cache
+             UNION SELECT digest FROM layer_blobs WHERE stored = 1 AND diff_id IN (SELECT diff_id FROM layers)",
+        )?;
         for r in stmt.query_map([], |r| r.get::<_, String>(0))? {
             let d = r?;
             set.insert(d.strip_prefix("sha256:").unwrap_or(&d).to_string());
@@ -459,7 +461,10 @@ impl Store {
     }
 
     pub(crate) fn delete_orphan_layers(&self) -> Result<(), StoreError> {
-        self.write(|tx| Ok(tx.execute(DELETE_ORPHAN_LAYERS, [])?))?;
+        self.write(|tx| {
+            tx.execute(DELETE_ORPHAN_LAYERS, [])?;
+            Ok(tx.execute(crate::distribution::DELETE_ORPHAN_LAYER_BLOBS, [])?)
+        })?;
         Ok(())
     }
 }

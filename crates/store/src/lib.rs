@@ -11,6 +11,7 @@ mod blobs;
 mod cache;
 mod containers;
 mod db;
+mod distribution;
 mod error;
 mod gc;
 mod lock;
@@ -19,10 +20,11 @@ mod volumes;
 
 use std::path::{Path, PathBuf};
 
-pub use blobs::Ingest;
+pub use blobs::{BlobDir, Ingest};
 pub use cache::{CacheRecord, FileStamp};
 pub use containers::ContainerRecord;
 pub use db::{ImageRecord, LayerRecord, NewImage, Tagged};
+pub use distribution::LayerBlob;
 pub use error::StoreError;
 pub use gc::GcReport;
 pub use lock::Lease;
@@ -98,6 +100,12 @@ impl Store {
     pub fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>, StoreError> {
         let p = self.blob_path(digest);
         std::fs::read(&p).map_err(|e| StoreError::io(&p, e))
+    }
+
+    /// The blob directory alone, for threads that stream blobs in while this handle
+    /// (which is not `Sync`) stays with its owner.
+    pub fn blob_dir(&self) -> BlobDir {
+        BlobDir::new(&self.root)
     }
 
     /// Starts writing a blob. Nothing is visible in `blobs/` until `commit`.

@@ -10,6 +10,7 @@ pub mod build;
 pub mod debian;
 pub mod hostile;
 pub mod peers;
+pub mod registry;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

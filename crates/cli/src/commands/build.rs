@@ -656,9 +656,6 @@ pub fn build(ctx: &mut Ctx, a: &BuildArgs) -> Result<(), CliError> {
         let (k, val) = parse_kv("--build-arg", v, true)?;
         build_args.insert(k, val);
     }
-    if a.pull {
-        return Err(msg("--pull needs registry support, which gantry does not have yet: base images must be in the store (gantry load)"));
-    }
     let mut labels = BTreeMap::new();
     for v in &a.label {
         let (k, val) = parse_kv("--label", v, false)?;
@@ -668,6 +665,14 @@ pub fn build(ctx: &mut Ctx, a: &BuildArgs) -> Result<(), CliError> {
         Ok(v) if !v.is_empty() => Some(v.parse::<i64>().map_err(|_| msg(format!("invalid SOURCE_DATE_EPOCH {v:?}")))?),
         _ => None,
     };
+    let base_images = Some(gantry_build::BaseImages {
+        fetcher: std::sync::Arc::new(super::registry::BuildBases {
+            config: ctx.config.clone(),
+            tls_verify: None,
+            done: Default::default(),
+        }),
+        always: a.pull,
+    });
     let opts = BuildOptions {
         context: prepared.context.clone(),
         dockerfile: prepared.dockerfile.clone(),
@@ -683,6 +688,7 @@ pub fn build(ctx: &mut Ctx, a: &BuildArgs) -> Result<(), CliError> {
         network: if a.network == "none" { Network::None } else { Network::Host },
         runtime: ctx.runtime.clone(),
         secrets: secrets(&a.secret)?,
+        base_images,
     };
     // Images that existed before: a non-image output must not remove one of them.
     let existing: HashSet<Digest> =

@@ -7,6 +7,7 @@ mod containers;
 mod filter;
 mod images;
 mod inspect;
+pub mod registry;
 mod remove;
 mod system;
 mod volumes;
@@ -23,6 +24,8 @@ pub struct Ctx {
     pub store: Store,
     /// `--runtime`: an external OCI runtime instead of the builtin executor.
     pub runtime: Option<std::path::PathBuf>,
+    /// `--config`: docker's client config directory (registry credentials).
+    pub config: Option<std::path::PathBuf>,
 }
 
 pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
@@ -34,7 +37,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         });
     }
     crate::debug!("store root {}", root.display());
-    let mut ctx = Ctx { store: Store::open(&root)?, runtime: cli.runtime.clone() };
+    let mut ctx = Ctx { store: Store::open(&root)?, runtime: cli.runtime.clone(), config: cli.config.clone() };
     let ok = |()| ExitCode::SUCCESS;
     match cli.command {
         Command::Build(a) | Command::Image(ImageCommand::Build(a)) | Command::Builder(BuilderCommand::Build(a)) => {
@@ -51,6 +54,11 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Save(a) | Command::Image(ImageCommand::Save(a)) => archive::save(&ctx, &a).map(ok),
         Command::Load(a) | Command::Image(ImageCommand::Load(a)) => archive::load(&mut ctx, &a).map(ok),
         Command::Import(a) | Command::Image(ImageCommand::Import(a)) => archive::import(&mut ctx, &a).map(ok),
+        Command::Pull(a) | Command::Image(ImageCommand::Pull(a)) => registry::pull(&mut ctx, &a).map(ok),
+        Command::Push(a) | Command::Image(ImageCommand::Push(a)) => registry::push(&mut ctx, &a).map(ok),
+        Command::Login(a) => registry::login(&mut ctx, &a).map(ok),
+        Command::Logout(a) => registry::logout(&mut ctx, &a).map(ok),
+        Command::Search(a) => registry::search(&mut ctx, &a).map(ok),
         Command::System(SystemCommand::Df(a)) => system::df(&ctx, &a).map(ok),
         Command::Info(a) | Command::System(SystemCommand::Info(a)) => system::info(&ctx, &a).map(ok),
         Command::System(SystemCommand::Prune(a)) => system::prune(&mut ctx, &a).map(ok),
