@@ -17,7 +17,7 @@
 #   RUNS         runs per W6 measurement (default 5); W8 uses W8_RUNS (default 10)
 #   W1_RUNS, W2_RUNS, W3_RUNS, W4_RUNS  runs per build measurement (3, 5, 5, 3)
 #   W8_N         images for W8 (default 1000)
-#   WORKLOADS    which to run, of "W1 W2 W3 W4 W6 W8" (default "W6 W8")
+#   WORKLOADS    which to run, of "W1 W2 W3 W4 W6 W7 W8" (default "W6 W8")
 #   BUILDAH      1: also measure buildah (`buildah build --layers`) in W1-W3
 #   PODMAN_W8_DISTINCT_RUNS  listings of podman's 1,000 distinct images (default 1;
 #                0 skips it: podman 4.3 needs ~4 min per listing, ANCHORS.md: 235 s)
@@ -259,6 +259,30 @@ rm -rf "$GANTRY_ROOT"; (source "$BENCH/lib/tools.sh"; set_tool gantry; tool_load
 rm -f "$SRC" "$DST"
 fi
 
+# 6b. W7 push/pull of the W1 image through a local registry (plain HTTP, 127.0.0.1:5000)
+if want W7; then
+for t in docker podman skopeo gantry; do
+  [ "$t" = docker ] && docker_bridge
+  say "W7 $t"
+  RUNS=$RUNS "$BENCH/w7_push_pull.sh" "$t" || say "W7 $t FAILED (exit $?)"
+done
+# gantry's own peak memory, one run each under GNU time (the harness floor is ~12 MiB)
+say "gantry W7 peak RSS under /usr/bin/time"
+(
+  source "$BENCH/lib/tools.sh"; source "$BENCH/lib/registry.sh"
+  trap reg_stop EXIT
+  reg_reset
+  GT=("$GANTRY" --root "$GANTRY_ROOT")
+  "${GT[@]}" build -q -t bench/w1 -t "$REG/bench/w1:latest" -f "$BENCH_DATA/w1/Dockerfile" "$BENCH_DATA/w1" >/dev/null
+  /usr/bin/time -f "gantry push (first, compressing): %e s, max RSS %M KiB" "${GT[@]}" push "$REG/bench/w1:latest" >/dev/null
+  reg_reset
+  /usr/bin/time -f "gantry push (layers compressed before): %e s, max RSS %M KiB" "${GT[@]}" push "$REG/bench/w1:latest" >/dev/null
+  rm -rf "$GANTRY_ROOT"; sync
+  /usr/bin/time -f "gantry pull: %e s, max RSS %M KiB" "${GT[@]}" pull "$REG/bench/w1:latest" >/dev/null
+  rm -rf "$GANTRY_ROOT"; set_tool gantry; tool_load_bases
+)
+fi
+
 # 7. W8 listings
 if want W8; then
 say "W8 gantry"; RUNS=$W8_RUNS "$BENCH/w8_many_images.sh" gantry || say "W8 gantry FAILED (exit $?)"
@@ -298,6 +322,14 @@ for t in ("docker", "gantry"):
     if r and h:
         print(f"W4: {t} {r['median_s']:.2f} s - host {h['median_s']:.2f} s = "
               f"{r['median_s'] - h['median_s']:.2f} s overhead (gantry goal <= 2 s)")
+g, k = get("W7", "gantry", "push"), get("W7", "skopeo", "push")
+if g and k:
+    print(f"W7 push: gantry {g['median_s']:.2f} s vs skopeo {k['median_s']:.2f} s (goal: faster); "
+          f"peak RSS {g['max_rss_mib']:.0f} MiB (goal < 100)")
+g, p = get("W7", "gantry", "pull"), get("W7", "podman", "pull")
+if g and p:
+    print(f"W7 pull: gantry {g['median_s']:.2f} s vs half of podman {p['median_s'] / 2:.2f} s "
+          f"({g['median_s'] / p['median_s']:.2f}x; goal <= 0.5x); peak RSS {g['max_rss_mib']:.0f} MiB (goal < 100)")
 for v in ("save", "load"):
     g, d = get("W6", "gantry", v), get("W6", "docker", v)
     c = get("W6", "plain copy", "cp (")

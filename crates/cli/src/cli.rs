@@ -734,6 +734,12 @@ pub struct BuildArgs {
     /// Set the networking mode for the RUN instructions during build (host, none)
     #[arg(long, default_value = "default", value_parser = ["default", "host", "none"])]
     pub network: String,
+    /// External cache sources (e.g., "user/app:cache", "type=registry,ref=user/app:cache")
+    #[arg(long = "cache-from", value_name = "stringArray")]
+    pub cache_from: Vec<String>,
+    /// Cache export destinations (e.g., "type=registry,ref=user/app:cache[,mode=max]")
+    #[arg(long = "cache-to", value_name = "stringArray")]
+    pub cache_to: Vec<String>,
 }
 
 // --- registries ---
@@ -743,7 +749,7 @@ pub struct BuildArgs {
 #[derive(Args, Debug, Clone)]
 pub struct TlsVerify {
     /// Require HTTPS and verify certificates (default: per registry settings; loopback is insecure)
-    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set)]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true", action = ArgAction::Set)]
     pub tls_verify: Option<bool>,
 }
 

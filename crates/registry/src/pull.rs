@@ -91,7 +91,16 @@ pub async fn pull(
         )));
     }
     let jobs: Vec<(Descriptor, Digest)> = manifest.layers.iter().cloned().zip(diff_ids.iter().copied()).collect();
-    let layers = fetch_layers(store, reg, &repo, jobs, opts.concurrency, opts.progress).await?;
+    let created = std::sync::Mutex::new(Vec::new());
+    let layers = match fetch_layers(store, reg, &repo, jobs, opts.concurrency, opts.progress, &created).await {
+        Ok(l) => l,
+        Err(e) => {
+            // A failed pull leaves nothing behind (best effort: what a crash leaves, GC takes).
+            let created = created.into_inner().unwrap_or_else(|p| p.into_inner());
+            let _ = store.remove_blobs_unless_referenced(&created);
+            return Err(e);
+        }
+    };
     store.put_bytes(&config_bytes)?;
     let repository = reference.repository();
     let mut refs = vec![repository.with_digest(top.digest)];
@@ -112,7 +121,8 @@ pub async fn pull(
 
 /// Fetches layers (each `(descriptor, DiffID)`) into the store, `concurrency` at a
 /// time, skipping those present, and remembers their registry forms. The caller holds
-/// a lease until it records what uses them.
+/// a lease until it records what uses them; `created` collects the layers this call
+/// added, for the caller to take back if it fails.
 pub async fn fetch_layers(
     store: &Store,
     reg: &Registry,
@@ -120,6 +130,7 @@ pub async fn fetch_layers(
     jobs: Vec<(Descriptor, Digest)>,
     concurrency: usize,
     progress: &dyn Progress,
+    created: &std::sync::Mutex<Vec<Digest>>,
 ) -> Result<Vec<LayerRecord>, RegistryError> {
     let blobs = store.blob_dir();
     for (desc, diff_id) in &jobs {
@@ -134,7 +145,7 @@ pub async fn fetch_layers(
     let fetched: Vec<(Descriptor, LayerRecord)> = stream::iter(jobs.into_iter().map(|(desc, diff_id)| {
         let blobs = blobs.clone();
         async move {
-            let record = fetch_layer(reg, repo, &desc, diff_id, blobs, progress).await?;
+            let record = fetch_layer(reg, repo, &desc, diff_id, blobs, progress, created).await?;
             Ok::<_, RegistryError>((desc, record))
         }
     }))
@@ -206,6 +217,7 @@ async fn fetch_layer(
     diff_id: Digest,
     blobs: BlobDir,
     progress: &dyn Progress,
+    created: &std::sync::Mutex<Vec<Digest>>,
 ) -> Result<LayerRecord, RegistryError> {
     let digest = desc.digest()?;
     let size = desc.size()?;
@@ -223,7 +235,7 @@ async fn fetch_layer(
         return Ok(LayerRecord { diff_id, tar_size: info.tar_size, content_size: info.content_size });
     }
     let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(16);
-    let ingest = tokio::task::spawn_blocking(move || -> Result<gantry_layer::LayerInfo, RegistryError> {
+    let ingest = tokio::task::spawn_blocking(move || -> Result<(gantry_layer::LayerInfo, bool), RegistryError> {
         let mut out = blobs.ingest()?;
         let info = gantry_layer::ingest(ChannelReader { rx, chunk: Bytes::new() }, &mut out)
             .map_err(|e| RegistryError::Layer { what: format!("layer {digest}"), source: e })?;
@@ -241,10 +253,11 @@ async fn fetch_layer(
                 actual: info.diff_id,
             });
         }
-        if !blobs.has(&diff_id) {
+        let new = !blobs.has(&diff_id);
+        if new {
             out.commit(&diff_id)?;
         }
-        Ok(info)
+        Ok((info, new))
     });
     let downloaded = download(reg, repo, &digest, size, &tx, |n| {
         progress.layer(&id, Status::Downloading { current: n, total: size })
@@ -257,15 +270,29 @@ async fn fetch_layer(
     drop(tx);
     progress.layer(&id, Status::VerifyingChecksum);
     let ingested = ingest.await.map_err(|e| RegistryError::Protocol(format!("layer {digest}: {e}")))?;
-    downloaded?;
-    let info = ingested?;
+    if let Ok((_, true)) = &ingested {
+        created.lock().unwrap_or_else(|p| p.into_inner()).push(diff_id);
+    }
+    // A transfer that changed the bytes is reported as such, whatever the layer
+    // parser made of them.
+    let actual = downloaded?;
+    if actual != digest {
+        return Err(RegistryError::DigestMismatch {
+            what: format!("filesystem layer verification failed for digest {digest}"),
+            expected: digest,
+            actual,
+        });
+    }
+    let (info, _) = ingested?;
     progress.layer(&id, Status::DownloadComplete);
     progress.layer(&id, Status::PullComplete);
     Ok(LayerRecord { diff_id, tar_size: info.tar_size, content_size: info.content_size })
 }
 
 /// Streams blob `digest` of `size` bytes into `tx`, resuming with `Range` after a
-/// broken connection. Never sends more than `size` bytes.
+/// broken connection, and returns the digest of what it received. Never takes more than
+/// `size` bytes. When the receiver stops early (the layer is malformed), the rest is
+/// still read and hashed, so a corrupted transfer is told apart from a bad layer.
 async fn download(
     reg: &Registry,
     repo: &str,
@@ -273,7 +300,9 @@ async fn download(
     size: u64,
     tx: &tokio::sync::mpsc::Sender<io::Result<Bytes>>,
     on_progress: impl Fn(u64),
-) -> Result<(), RegistryError> {
+) -> Result<Digest, RegistryError> {
+    let mut hash = gantry_image::Sha256::new();
+    let mut receiving = true;
     let mut offset = 0u64;
     let mut failures = 0u32;
     loop {
@@ -311,14 +340,13 @@ async fn download(
                 )));
             }
             offset += chunk.len() as u64;
-            if tx.send(Ok(chunk)).await.is_err() {
-                // The ingest stopped reading: it failed, and says why.
-                return Ok(());
-            }
+            hash.update(&chunk);
+            // The ingest stops reading only when it failed (it says why).
+            receiving = receiving && tx.send(Ok(chunk)).await.is_ok();
             on_progress(offset);
         }
         if offset == size {
-            return Ok(());
+            return Ok(hash.finish());
         }
         failures += 1;
         if failures >= ATTEMPTS {

@@ -33,6 +33,8 @@ pub struct Pushed {
 pub struct PushOptions<'a> {
     /// Layers uploaded at once.
     pub concurrency: usize,
+    /// Bytes per `PATCH` of a chunked upload; 0 uploads each blob in one request.
+    pub chunk_size: u64,
     pub progress: &'a dyn Progress,
 }
 
@@ -40,6 +42,8 @@ pub struct PushOptions<'a> {
 const GZIP_LEVEL: u32 = 6;
 /// Bytes per chunk sent to the registry while compressing.
 const CHUNK: usize = 1 << 20;
+/// Largest `PATCH` of a chunked upload.
+const MAX_CHUNK: u64 = 32 << 20;
 
 /// Pushes image `id` as `reference` (which has a tag) and records the pushed digest as
 /// one of the image's repo digests.
@@ -94,7 +98,7 @@ pub async fn push_layers(
     let blobs = store.blob_dir();
     let results: Vec<(Descriptor, Option<LayerBlob>)> = stream::iter(plans.into_iter().map(|(layer, known)| {
         let blobs = blobs.clone();
-        async move { push_layer(reg, repo, &layer, &known, blobs, opts.progress).await }
+        async move { push_layer(reg, repo, &layer, &known, blobs, opts).await }
     }))
     .buffered(opts.concurrency.max(1))
     .try_collect()
@@ -144,8 +148,9 @@ async fn push_layer(
     layer: &LayerRecord,
     known: &[(LayerBlob, Vec<String>)],
     blobs: BlobDir,
-    progress: &dyn Progress,
+    opts: &PushOptions<'_>,
 ) -> Result<(Descriptor, Option<LayerBlob>), RegistryError> {
+    let progress = opts.progress;
     let id = short_id(&layer.diff_id);
     let scopes = [push_scope(repo)];
     // Only gzip forms fit a Docker schema2 manifest.
@@ -168,13 +173,19 @@ async fn push_layer(
     }
     // Bytes compressed by an earlier push go up as they are.
     if let Some((b, _)) = usable.clone().find(|(b, _)| b.stored && blobs.has(&b.digest)) {
-        let location = reg.start_upload(repo).await?;
-        let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(8);
         let path = blobs.path(&b.digest);
-        tokio::task::spawn_blocking(move || send_file(&path, tx));
-        let sent = Arc::new(AtomicU64::new(0));
-        let upload = reg.upload(repo, &location, body_stream(rx, sent.clone()), Some(b.size), None, Some(&b.digest));
-        reporting(upload, &sent, |n| progress.layer(&id, Status::Pushing { current: n, total: b.size })).await?;
+        let report = |n| progress.layer(&id, Status::Pushing { current: n, total: b.size });
+        if opts.chunk_size > 0 && b.size > opts.chunk_size {
+            upload_chunked(reg, repo, &path, &b.digest, opts.chunk_size, report).await?;
+        } else {
+            let location = reg.start_upload(repo).await?;
+            let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(8);
+            tokio::task::spawn_blocking(move || send_file(&path, tx));
+            let sent = Arc::new(AtomicU64::new(0));
+            let upload =
+                reg.upload(repo, &location, body_stream(rx, sent.clone()), Some(b.size), None, Some(&b.digest));
+            reporting(upload, &sent, report).await?;
+        }
         progress.layer(&short_id(&layer.diff_id), Status::Pushed);
         return Ok((descriptor(b), None));
     }
@@ -200,6 +211,39 @@ async fn push_layer(
         stored: compressed.2,
     };
     Ok((descriptor(&blob), Some(blob)))
+}
+
+/// Uploads the file at `path` as blob `digest` in `PATCH`es of `chunk` bytes with
+/// `Content-Range`, then closes the session with the digest.
+async fn upload_chunked(
+    reg: &Registry,
+    repo: &str,
+    path: &std::path::Path,
+    digest: &Digest,
+    chunk: u64,
+    report: impl Fn(u64),
+) -> Result<(), RegistryError> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    // Each chunk is held in memory while it is sent: bounded whatever the setting says.
+    let chunk = chunk.min(MAX_CHUNK);
+    let io_err = |e: io::Error| RegistryError::Protocol(format!("{}: {e}", path.display()));
+    let mut file = tokio::fs::File::open(path).await.map_err(io_err)?;
+    let mut location = reg.start_upload(repo).await?;
+    let mut offset = 0u64;
+    loop {
+        let mut buf = Vec::with_capacity(chunk as usize);
+        file.seek(io::SeekFrom::Start(offset)).await.map_err(io_err)?;
+        (&mut file).take(chunk).read_to_end(&mut buf).await.map_err(io_err)?;
+        if buf.is_empty() {
+            break;
+        }
+        let n = buf.len() as u64;
+        location = reg.upload(repo, &location, buf.into(), Some(n), Some(offset), None).await?;
+        offset += n;
+        report(offset);
+    }
+    reg.upload(repo, &location, Bytes::new().into(), Some(0), None, Some(digest)).await?;
+    Ok(())
 }
 
 /// Compresses the stored layer at `source` into `tx` and into a new blob; returns the

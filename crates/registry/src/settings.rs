@@ -66,6 +66,10 @@ pub struct Settings {
     pub max_concurrent_uploads: usize,
     /// "certs-dirs": directories holding `<host[:port]>/` TLS material, searched in order.
     pub certs_dirs: Vec<PathBuf>,
+    /// "upload-chunk-size": bytes per `PATCH` when uploading a layer in chunks
+    /// (`Content-Range`), for registries or proxies that limit request sizes; 0 (the
+    /// default) uploads a layer in one request.
+    pub upload_chunk_size: u64,
 }
 
 impl Default for Settings {
@@ -76,6 +80,7 @@ impl Default for Settings {
             max_concurrent_downloads: 3,
             max_concurrent_uploads: 5,
             certs_dirs: vec![PathBuf::from("/etc/gantry/certs.d"), PathBuf::from("/etc/docker/certs.d")],
+            upload_chunk_size: 0,
         }
     }
 }
@@ -93,6 +98,8 @@ struct RawSettings {
     max_concurrent_uploads: Option<usize>,
     #[serde(rename = "certs-dirs")]
     certs_dirs: Option<Vec<PathBuf>>,
+    #[serde(rename = "upload-chunk-size")]
+    upload_chunk_size: Option<u64>,
 }
 
 /// One place a registry can be reached at, in the order to try.
@@ -176,6 +183,9 @@ impl Settings {
         }
         if let Some(dirs) = raw.certs_dirs {
             settings.certs_dirs = dirs;
+        }
+        if let Some(n) = raw.upload_chunk_size {
+            settings.upload_chunk_size = n;
         }
         Ok(settings)
     }

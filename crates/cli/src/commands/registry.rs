@@ -180,7 +180,11 @@ pub fn push(ctx: &mut Ctx, a: &PushArgs) -> Result<(), CliError> {
         let reg = connect(ctx, reference.domain(), a.tls.tls_verify, true).await?;
         for (id, t) in &targets {
             let progress = crate::progress::for_stdout(a.quiet);
-            let opts = PushOptions { concurrency: settings.max_concurrent_uploads, progress: progress.as_ref() };
+            let opts = PushOptions {
+                concurrency: settings.max_concurrent_uploads,
+                chunk_size: settings.upload_chunk_size,
+                progress: progress.as_ref(),
+            };
             let pushed = gantry_registry::push::push(&mut ctx.store, &reg, id, t, &opts).await?;
             if !a.quiet {
                 print(&format!("{}: digest: {} size: {}\n", t.tag().unwrap_or("latest"), pushed.digest, pushed.size));
