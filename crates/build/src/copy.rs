@@ -44,6 +44,8 @@ pub(crate) struct CopySpec {
     pub(crate) parents: bool,
     pub(crate) link: bool,
     pub(crate) add: bool,
+    /// ADD's URL sources, downloaded (the source string is the URL).
+    pub(crate) remote: Vec<crate::remote::Downloaded>,
 }
 
 /// `--chown` value to ids, names looked up in the image's /etc/passwd and /etc/group.
@@ -129,7 +131,13 @@ impl Builder<'_> {
             None => {
                 let mut roots = Vec::new();
                 for s in &spec.sources {
-                    roots.extend(self.context.select(s).map_err(|e| BuildError::at(cmd, e.to_string()))?);
+                    let selected = match spec.remote.iter().find(|d| d.url == *s) {
+                        Some(d) => {
+                            crate::context::Context::new(&d.dir, Default::default()).and_then(|c| c.select(&d.name))
+                        }
+                        None => self.context.select(s),
+                    };
+                    roots.extend(selected.map_err(|e| BuildError::at(cmd, e.to_string()))?);
                 }
                 let d = self.context.digest(self.store, &roots)?;
                 (roots, d, None)
@@ -170,7 +178,9 @@ impl Builder<'_> {
             // ADD unpacks local archives: each becomes a directory source.
             let mut unpacked: Vec<Unpacked> = Vec::new();
             if spec.add {
-                for root in &roots {
+                // Downloaded files are never unpacked (BuildKit).
+                let downloaded = |r: &crate::context::SourceRoot| spec.remote.iter().any(|d| r.entries[0].abs.starts_with(&d.dir));
+                for root in roots.iter().filter(|r| !downloaded(r)) {
                     if !root.is_dir && is_archive(&root.entries[0].abs) {
                         unpacked.push(Unpacked::extract(&root.entries[0].abs).map_err(|e| BuildError::at(cmd, e))?);
                     }

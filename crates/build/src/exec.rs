@@ -716,18 +716,27 @@ impl Builder<'_> {
                     parents: c.parents,
                     link: c.link,
                     add: false,
+                    remote: Vec::new(),
                 };
                 return self.copy(st, id, began, cmd, &spec, results, df, no_cache);
             }
             Instruction::Add(a) => {
-                if a.sources
-                    .iter()
-                    .any(|s| s.starts_with("http://") || s.starts_with("https://") || s.starts_with("git@"))
-                {
-                    return Err(BuildError::at(cmd, "ADD from a URL or git repository is not supported yet".into()));
+                let sources: Vec<String> = a.sources.iter().map(|s| x(s)).collect::<Result<_, _>>()?;
+                if sources.iter().any(|s| s.starts_with("git@") || s.ends_with(".git")) {
+                    return Err(BuildError::at(cmd, "ADD of a git repository is not supported".into()));
+                }
+                let checksum = a.checksum.as_deref().map(x).transpose()?;
+                let urls = sources.iter().filter(|s| crate::remote::is_url(s)).count();
+                if checksum.is_some() && (urls != 1 || sources.len() != 1) {
+                    return Err(BuildError::at(cmd, "checksum can't be specified for multiple sources".into()));
+                }
+                let mut remote = Vec::new();
+                for s in sources.iter().filter(|s| crate::remote::is_url(s)) {
+                    remote.push(crate::remote::download(s, checksum.as_deref()).map_err(|e| BuildError::at(cmd, e))?);
                 }
                 let spec = CopySpec {
-                    sources: a.sources.iter().map(|s| x(s)).collect::<Result<_, _>>()?,
+                    remote,
+                    sources,
                     dest: x(&a.dest)?,
                     from: None,
                     chown: a.chown.as_deref().map(x).transpose()?,

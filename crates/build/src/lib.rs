@@ -11,6 +11,7 @@ pub mod layerwriter;
 
 mod exec;
 mod options;
+mod remote;
 mod run;
 
 pub use exec::build;
