@@ -35,3 +35,21 @@ ls -l "$work/demo.tar" >&2
 g rmi demo/app demo/busybox:1.0 demo/busybox:latest
 g load -i "$work/demo.tar"
 g images
+# Registries: a throw-away local distribution registry (Debian's docker-registry), a push,
+# and a pull into a second, empty store.
+if command -v docker-registry >/dev/null; then
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  printf 'version: 0.1\nlog: {level: error}\nstorage: {filesystem: {rootdirectory: %s}}\nhttp: {addr: 127.0.0.1:%s}\n' \
+    "$work/registry" "$port" > "$work/registry.yml"
+  docker-registry serve "$work/registry.yml" >/dev/null 2>&1 & reg=$!
+  trap 'kill $reg 2>/dev/null; rm -rf "$work"' EXIT
+  for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+  g tag demo/app "127.0.0.1:$port/demo/app:1"
+  g push "127.0.0.1:$port/demo/app:1"
+  root="$work/root2"
+  g pull "127.0.0.1:$port/demo/app:1"
+  g run --rm "127.0.0.1:$port/demo/app:1"
+  g images --digests
+else
+  echo "demo: docker-registry not installed (apt-get install docker-registry): skipping push/pull" >&2
+fi
