@@ -571,3 +571,30 @@ fn chunked_upload_when_configured() {
     std::fs::write(a.dir.path().join("registries.json"), "{").unwrap();
     assert_one_error_line(&a.fail(&["push", &two]).stderr, "registries.json");
 }
+
+#[test]
+fn docker_hub_names_go_to_the_configured_mirror() {
+    // No internet here: a local registry stands in for a docker.io mirror, holding
+    // library/busybox as Docker Hub would.
+    let mirror = Registry::start(RegistryOptions::default());
+    let imgs = images_dir();
+    let img = base::busybox_archive(imgs.path(), "bb:1");
+    let a = Client::new();
+    let on_mirror = format!("{}/library/busybox:latest", mirror.host());
+    a.load_as(&img, &on_mirror);
+    a.ok(&["push", &on_mirror]);
+    let b = Client::new();
+    std::fs::write(
+        b.dir.path().join("registries.json"),
+        format!(r#"{{"registry-mirrors": ["http://{}"]}}"#, mirror.host()),
+    )
+    .unwrap();
+    let out = b.ok(&["pull", "busybox"]);
+    assert!(out.contains("latest: Pulling from library/busybox"), "{out}");
+    assert!(out.contains("Status: Downloaded newer image for busybox:latest"), "{out}");
+    assert!(out.ends_with("docker.io/library/busybox:latest\n"), "{out}");
+    assert_eq!(b.image_id("busybox"), img.id);
+    // Pushing to docker.io never goes to a mirror.
+    let r = b.fail(&["push", "busybox"]);
+    assert!(r.stderr.contains("registry-1.docker.io"), "{}", r.stderr);
+}
