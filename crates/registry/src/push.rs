@@ -183,7 +183,7 @@ async fn push_layer(
             tokio::task::spawn_blocking(move || send_file(&path, tx));
             let sent = Arc::new(AtomicU64::new(0));
             let upload =
-                reg.upload(repo, &location, body_stream(rx, sent.clone()), Some(b.size), None, Some(&b.digest));
+                reg.upload(repo, &location, body_stream(rx, Some(sent.clone())), Some(b.size), None, Some(&b.digest));
             reporting(upload, &sent, report).await?;
         }
         progress.layer(&short_id(&layer.diff_id), Status::Pushed);
@@ -193,12 +193,14 @@ async fn push_layer(
     let location = reg.start_upload(repo).await?;
     let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(8);
     let source = blobs.path(&layer.diff_id);
-    let compress = tokio::task::spawn_blocking(move || compress_layer(&source, &blobs, tx));
-    // The total shown is the uncompressed size: the compressed one is not known yet.
+    // Progress counts the layer's bytes compressed so far: the compressed size is not
+    // known until the end.
+    let read = Arc::new(AtomicU64::new(0));
+    let counter = read.clone();
+    let compress = tokio::task::spawn_blocking(move || compress_layer(&source, &blobs, tx, &counter));
     let total = layer.tar_size;
-    let sent = Arc::new(AtomicU64::new(0));
-    let upload = reg.upload(repo, &location, body_stream(rx, sent.clone()), None, None, None);
-    let location = reporting(upload, &sent, |n| progress.layer(&id, Status::Pushing { current: n, total })).await;
+    let upload = reg.upload(repo, &location, body_stream(rx, None), None, None, None);
+    let location = reporting(upload, &read, |n| progress.layer(&id, Status::Pushing { current: n, total })).await;
     let compressed = compress.await.map_err(|e| RegistryError::Protocol(format!("compressing a layer: {e}")))??;
     let location = location?;
     reg.upload(repo, &location, Bytes::new().into(), Some(0), None, Some(&compressed.0)).await?;
@@ -252,6 +254,7 @@ fn compress_layer(
     source: &std::path::Path,
     blobs: &BlobDir,
     tx: tokio::sync::mpsc::Sender<io::Result<Bytes>>,
+    read: &AtomicU64,
 ) -> Result<(Digest, u64, bool), RegistryError> {
     let io_err = |e: io::Error| RegistryError::Protocol(format!("compressing {}: {e}", source.display()));
     let mut input = std::fs::File::open(source).map_err(io_err)?;
@@ -265,6 +268,7 @@ fn compress_layer(
             break;
         }
         gz.write_all(&buf[..n]).map_err(io_err)?;
+        read.fetch_add(n as u64, Ordering::Relaxed);
     }
     let mut tee = gz.finish().map_err(io_err)?;
     tee.send_buffered().map_err(io_err)?;
@@ -323,7 +327,7 @@ impl Write for Tee {
 type ByteStream = std::pin::Pin<Box<dyn futures_util::Stream<Item = io::Result<Bytes>> + Send + Sync>>;
 
 /// The receiving end of a channel as a body stream, counting what passes into `sent`.
-fn body_stream(rx: tokio::sync::mpsc::Receiver<io::Result<Bytes>>, sent: Arc<AtomicU64>) -> reqwest::Body {
+fn body_stream(rx: tokio::sync::mpsc::Receiver<io::Result<Bytes>>, sent: Option<Arc<AtomicU64>>) -> reqwest::Body {
     let rx = std::sync::Mutex::new(rx);
     let stream: ByteStream = Box::pin(futures_util::stream::poll_fn(move |cx| {
         let mut rx = match rx.lock() {
@@ -331,7 +335,7 @@ fn body_stream(rx: tokio::sync::mpsc::Receiver<io::Result<Bytes>>, sent: Arc<Ato
             Err(poisoned) => poisoned.into_inner(),
         };
         let item = rx.poll_recv(cx);
-        if let std::task::Poll::Ready(Some(Ok(c))) = &item {
+        if let (std::task::Poll::Ready(Some(Ok(c))), Some(sent)) = (&item, &sent) {
             sent.fetch_add(c.len() as u64, Ordering::Relaxed);
         }
         item
