@@ -728,12 +728,21 @@ pub struct BuildArgs {
     /// Set type of progress output (auto, plain, tty)
     #[arg(long, default_value = "auto", value_parser = ["auto", "plain", "tty"])]
     pub progress: String,
-    /// Secret to expose to the build (format: "id=mysecret[,src=/local/secret]" or "id=x,env=VAR")
-    #[arg(long)]
-    pub secret: Vec<String>,
     /// Set the networking mode for the RUN instructions during build (host, none)
     #[arg(long, default_value = "default", value_parser = ["default", "host", "none"])]
     pub network: String,
+    /// `--secret`, `--cache-from`, `--cache-to`, boxed: `BuildArgs` is the largest
+    /// variant of the command enums (clippy's `large_enum_variant`).
+    #[command(flatten)]
+    pub buildkit: Box<BuildKitArgs>,
+}
+
+/// `build` flags that come from BuildKit/buildx, in buildx's syntax.
+#[derive(Args, Debug, Default)]
+pub struct BuildKitArgs {
+    /// Secret to expose to the build (format: "id=mysecret[,src=/local/secret]" or "id=x,env=VAR")
+    #[arg(long)]
+    pub secret: Vec<String>,
     /// External cache sources (e.g., "user/app:cache", "type=registry,ref=user/app:cache")
     #[arg(long = "cache-from", value_name = "stringArray")]
     pub cache_from: Vec<String>,

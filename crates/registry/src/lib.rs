@@ -8,6 +8,7 @@
 //! bounded channels, so memory stays bounded whatever the layer size.
 
 pub mod auth;
+pub mod buildcache;
 pub mod client;
 pub mod credentials;
 mod error;

@@ -8,7 +8,7 @@ use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 /// The DNS server slirp4netns answers on inside the container.
 pub const SLIRP_DNS: &str = "10.0.2.3";
@@ -43,9 +43,13 @@ pub fn new_netns() -> std::io::Result<std::fs::File> {
 }
 
 /// A running slirp4netns serving one container's namespace; stopped on drop.
+///
+/// slirp4netns is started detached (its first parent exits at once, so it is not our
+/// child) and stops when its exit pipe closes: on drop, or when this process dies. Its
+/// exit is not waited for: tearing down its tap device takes the kernel an RCU grace
+/// period (~15 ms here), which no container's exit should wait on.
 pub struct Slirp {
-    child: Child,
-    _exit: OwnedFd,
+    exit: Option<OwnedFd>,
     ready: Option<std::fs::File>,
     errors: std::fs::File,
 }
@@ -81,21 +85,29 @@ impl Slirp {
         if is_path {
             c.arg("--netns-type=path");
         }
-        c.arg(target).arg("tap0").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
-        // SAFETY: dup2 and setsid between fork and exec, on fds this process holds.
+        let stderr = errors.try_clone().map_err(|e| format!("slirp4netns: {e}"))?;
+        c.arg(target).arg("tap0").stdin(Stdio::null()).stdout(Stdio::null()).stderr(stderr);
+        // SAFETY: dup2, fork, _exit and setsid between fork and exec, on fds this process
+        // holds; the intermediate process only exits.
         unsafe {
             c.pre_exec(move || {
                 if libc::dup2(ready_fd, 3) < 0 || libc::dup2(exit_fd, 4) < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
+                match libc::fork() {
+                    -1 => return Err(std::io::Error::last_os_error()),
+                    0 => {}
+                    _ => libc::_exit(0),
+                }
                 libc::setsid();
                 Ok(())
             });
         }
-        let child = c.spawn().map_err(|e| format!("slirp4netns: {e}"))?;
+        let mut intermediate = c.spawn().map_err(|e| format!("slirp4netns: {e}"))?;
+        let _ = intermediate.wait();
         drop(ready_w);
         drop(exit_r);
-        Ok(Slirp { child, _exit: exit_w, ready: Some(std::fs::File::from(ready_r)), errors })
+        Ok(Slirp { exit: Some(exit_w), ready: Some(std::fs::File::from(ready_r)), errors })
     }
 
     /// Waits until slirp4netns has configured the interface.
@@ -117,9 +129,9 @@ impl Slirp {
         }
     }
 
+    /// Closes the exit pipe: slirp4netns exits by itself.
     fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.exit.take();
     }
 }
 

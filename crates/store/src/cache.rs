@@ -73,7 +73,7 @@ impl Store {
         if n == 0 {
             return Ok(None);
         }
-        Ok(self.query_cache(Some(key))?.pop())
+        Ok(self.query_cache(Some(key), i64::MIN)?.pop())
     }
 
     /// Records a step's result. The config and layer blobs must be committed.
@@ -110,16 +110,46 @@ impl Store {
 
     /// Every cache record, least recently used first.
     pub fn cache_records(&self) -> Result<Vec<CacheRecord>, StoreError> {
-        self.query_cache(None)
+        self.query_cache(None, i64::MIN)
     }
 
-    fn query_cache(&self, key: Option<&Digest>) -> Result<Vec<CacheRecord>, StoreError> {
+    /// The record for `key` without marking it used (an import asking whether it has
+    /// the record already must not make it look used by the build).
+    pub fn cache_peek(&self, key: &Digest) -> Result<Option<CacheRecord>, StoreError> {
+        Ok(self.query_cache(Some(key), i64::MIN)?.pop())
+    }
+
+    /// Records used or made at or after `since_unix_nanos`: what a build that started
+    /// then touched (the records a cache export of that build sends).
+    pub fn cache_records_used_since(&self, since_unix_nanos: i64) -> Result<Vec<CacheRecord>, StoreError> {
+        self.query_cache(None, since_unix_nanos)
+    }
+
+    /// The recorded sizes of a layer the store knows and holds (a cache import reuses
+    /// them instead of reading the layer again); `None` when it lacks either.
+    pub fn layer_record(&self, diff_id: &Digest) -> Result<Option<LayerRecord>, StoreError> {
+        let row: Option<(i64, i64)> = self
+            .db
+            .query_row("SELECT tar_size, content_size FROM layers WHERE diff_id = ?1", [diff_id.to_string()], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?;
+        Ok(row.filter(|_| self.has_blob(diff_id)).map(|(t, c)| LayerRecord {
+            diff_id: *diff_id,
+            tar_size: t as u64,
+            content_size: c as u64,
+        }))
+    }
+
+    fn query_cache(&self, key: Option<&Digest>, since: i64) -> Result<Vec<CacheRecord>, StoreError> {
         let key = key.map(|k| k.to_string());
         let mut stmt = self.db.prepare_cached(
-            "SELECT key, config, created, last_used FROM build_cache WHERE ?1 IS NULL OR key = ?1 ORDER BY last_used, key",
+            "SELECT key, config, created, last_used FROM build_cache WHERE (?1 IS NULL OR key = ?1) AND last_used >= ?2
+             ORDER BY last_used, key",
         )?;
-        let rows: Vec<(String, String, i64, i64)> =
-            stmt.query_map([&key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?.collect::<Result<_, _>>()?;
+        let rows: Vec<(String, String, i64, i64)> = stmt
+            .query_map(params![&key, since], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+            .collect::<Result<_, _>>()?;
         let mut layers_stmt = self.db.prepare_cached(
             "SELECT l.diff_id, l.tar_size, l.content_size FROM build_cache_layers c JOIN layers l ON l.diff_id = c.diff_id
              WHERE c.key = ?1 ORDER BY c.position",

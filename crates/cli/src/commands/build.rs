@@ -14,6 +14,11 @@
 //! `type=local` and `-o -` is `type=tar` on stdout. With only non-image outputs the image
 //! is still built through the cache but neither tagged nor kept as an image (unless it
 //! already was one), like buildx with a non-docker output.
+//!
+//! Registry cache (buildx's `--cache-from`/`--cache-to type=registry,ref=R`; a bare
+//! `R` is a registry ref): imported before the build (a failed import, such as a cache
+//! that does not exist yet, is a warning, as with BuildKit), exported after a
+//! successful one (see `gantry_registry::buildcache`).
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
@@ -548,6 +553,129 @@ fn prepare_context(a: &BuildArgs) -> Result<Prepared, CliError> {
 }
 
 // ---------------------------------------------------------------------------------------
+// --cache-from, --cache-to
+// ---------------------------------------------------------------------------------------
+
+/// One registry cache to import or export.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct CacheRef {
+    reference: Reference,
+    /// `mode=max`: every record the build touched; `min` (the default, as BuildKit's):
+    /// only those of the result's own layers.
+    max: bool,
+    /// `ignore-error=true`: a failed export is a warning.
+    ignore_error: bool,
+}
+
+/// Parses one `--cache-from`/`--cache-to` value with buildx's rules: fields without `=`
+/// are registry refs; otherwise `type=registry,ref=R[,mode=min|max][,ignore-error=B]`.
+fn parse_cache(flag: &str, v: &str) -> Result<Vec<CacheRef>, CliError> {
+    let fields = csv_fields(v).map_err(|e| msg(format!("invalid {flag} {v:?}: {e}")))?;
+    let reference = |r: &str| -> Result<Reference, CliError> {
+        let parsed = Reference::parse(r).map_err(|e| msg(format!("invalid {flag} ref {r:?}: {e}")))?;
+        Ok(if parsed.digest().is_some() { parsed } else { parsed.with_default_tag() })
+    };
+    if fields.iter().all(|f| !f.contains('=')) {
+        return fields
+            .iter()
+            .filter(|f| !f.is_empty())
+            .map(|f| Ok(CacheRef { reference: reference(f)?, max: false, ignore_error: false }))
+            .collect();
+    }
+    let (mut kind, mut r, mut max, mut ignore_error) = (String::new(), None, false, false);
+    for field in &fields {
+        let (key, value) = field.split_once('=').ok_or_else(|| msg(format!("invalid value {field}")))?;
+        match key.to_ascii_lowercase().as_str() {
+            "type" => kind = value.to_string(),
+            "ref" => r = Some(value.to_string()),
+            "mode" => {
+                max = match value {
+                    "min" => false,
+                    "max" => true,
+                    _ => return Err(msg(format!("invalid cache mode {value:?}: expected min or max"))),
+                }
+            }
+            "ignore-error" => {
+                ignore_error =
+                    value.parse().map_err(|_| msg(format!("invalid ignore-error {value:?}: expected true or false")))?
+            }
+            // Layer compression and manifest-format options: gantry's format is fixed.
+            other => crate::debug!("ignoring cache option {other}"),
+        }
+    }
+    match kind.as_str() {
+        "" => Err(msg(format!("type required form> {v:?}"))),
+        "registry" => {
+            let r = r
+                .filter(|r| !r.is_empty())
+                .ok_or_else(|| msg(format!("{flag}: ref is required for registry cache")))?;
+            Ok(vec![CacheRef { reference: reference(&r)?, max, ignore_error }])
+        }
+        other => Err(msg(format!("{flag}: cache type {other:?} is not supported (gantry supports type=registry)"))),
+    }
+}
+
+/// Imports each `--cache-from` cache; a failure is a warning (the build goes on with
+/// what the store has), as BuildKit's missing cache is.
+fn import_caches(ctx: &mut Ctx, caches: &[CacheRef], quiet: bool) -> Result<(), CliError> {
+    if caches.is_empty() {
+        return Ok(());
+    }
+    let rt = super::registry::runtime()?;
+    for c in caches {
+        let name = c.reference.familiar();
+        let started = std::time::Instant::now();
+        let result = rt.block_on(async {
+            let reg = super::registry::connect(ctx, c.reference.domain(), None, false).await?;
+            let settings = gantry_registry::settings::Settings::load()?;
+            let opts = gantry_registry::buildcache::CacheOptions {
+                concurrency: settings.max_concurrent_downloads,
+                progress: &gantry_registry::Quiet,
+            };
+            Ok::<_, CliError>(gantry_registry::buildcache::import(&mut ctx.store, &reg, &c.reference, &opts).await?)
+        });
+        match result {
+            Ok(done) if !quiet => eprintln!(
+                "importing cache manifest from {name}: {} records imported, {} already present, {} layers downloaded ({:.1}s)",
+                done.records,
+                done.present,
+                done.layers_fetched,
+                started.elapsed().as_secs_f64()
+            ),
+            Ok(_) => {}
+            Err(e) => eprintln!("WARNING: importing cache manifest from {name}: {e}"),
+        }
+    }
+    Ok(())
+}
+
+/// Exports the records the build touched (since `since`) to one `--cache-to` cache.
+fn export_cache(ctx: &Ctx, cache: &CacheRef, id: &Digest, since: i64) -> Result<(), CliError> {
+    let mut records = ctx.store.cache_records_used_since(since)?;
+    if !cache.max {
+        // mode=min: the records of the result's own layers (a builder stage's layers
+        // stay home), as BuildKit's min exports only the result's.
+        let own: HashSet<Digest> = ctx.store.layers(id)?.iter().map(|l| l.diff_id).collect();
+        records.retain(|r| r.layers.iter().all(|l| own.contains(&l.diff_id)));
+    }
+    let rt = super::registry::runtime()?;
+    rt.block_on(async {
+        let reg = super::registry::connect(ctx, cache.reference.domain(), None, true).await?;
+        let settings = gantry_registry::settings::Settings::load()?;
+        let opts = gantry_registry::buildcache::CacheOptions {
+            concurrency: settings.max_concurrent_uploads,
+            progress: &gantry_registry::Quiet,
+        };
+        gantry_registry::buildcache::export(&ctx.store, &reg, &cache.reference, &records, &opts).await?;
+        Ok(())
+    })
+}
+
+fn now_unix_nanos() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
+}
+
+// ---------------------------------------------------------------------------------------
 // The command
 // ---------------------------------------------------------------------------------------
 
@@ -630,6 +758,17 @@ pub fn build(ctx: &mut Ctx, a: &BuildArgs) -> Result<(), CliError> {
     if let Some(Output::Local(dir)) = outputs.iter().find(|o| matches!(o, Output::Local(d) if d.is_file())) {
         return Err(msg(format!("destination directory {} is a file", dir.display())));
     }
+    let mut cache_from = Vec::new();
+    for v in &a.buildkit.cache_from {
+        cache_from.extend(parse_cache("--cache-from", v)?);
+    }
+    let mut cache_to = Vec::new();
+    for v in &a.buildkit.cache_to {
+        cache_to.extend(parse_cache("--cache-to", v)?);
+    }
+    if let Some(c) = cache_to.iter().find(|c| c.reference.digest().is_some()) {
+        return Err(msg(format!("--cache-to: cannot export cache to a digest reference: {}", c.reference)));
+    }
     let tags = parse_refs(&a.tag)?;
     let store_image = outputs.iter().any(|o| matches!(o, Output::Image { .. }));
     let mut store_tags = Vec::new();
@@ -687,7 +826,7 @@ pub fn build(ctx: &mut Ctx, a: &BuildArgs) -> Result<(), CliError> {
         source_date_epoch,
         network: if a.network == "none" { Network::None } else { Network::Host },
         runtime: ctx.runtime.clone(),
-        secrets: secrets(&a.secret)?,
+        secrets: secrets(&a.buildkit.secret)?,
         base_images,
     };
     // Images that existed before: a non-image output must not remove one of them.
@@ -699,6 +838,12 @@ pub fn build(ctx: &mut Ctx, a: &BuildArgs) -> Result<(), CliError> {
         "plain" => false,
         _ => std::io::stderr().is_terminal(),
     };
+    // --no-cache uses no cache at all: nothing to import.
+    if !a.no_cache {
+        import_caches(ctx, &cache_from, a.quiet)?;
+    }
+    // Records the build uses or makes from now on are the ones a cache export sends.
+    let since = now_unix_nanos();
     let mut plain = Display::new(tty);
     let result = if a.quiet {
         gantry_build::build(&mut ctx.store, &opts, &mut gantry_build::Quiet)
@@ -729,6 +874,34 @@ pub fn build(ctx: &mut Ctx, a: &BuildArgs) -> Result<(), CliError> {
             export(ctx, &id, output, &tags)?;
             if !a.quiet {
                 plain.event(Event::Done { id: step, seconds: started.elapsed().as_secs_f64() });
+            }
+        }
+        for cache in &cache_to {
+            let started = std::time::Instant::now();
+            plain.last += 1;
+            let step = plain.last;
+            if !a.quiet {
+                let name = format!("exporting cache to registry {}", cache.reference.familiar());
+                plain.event(Event::Started { id: step, name });
+            }
+            match export_cache(ctx, cache, &id, since) {
+                Ok(()) => {
+                    if !a.quiet {
+                        plain.event(Event::Done { id: step, seconds: started.elapsed().as_secs_f64() });
+                    }
+                }
+                Err(e) if cache.ignore_error => {
+                    if !a.quiet {
+                        plain.event(Event::Done { id: step, seconds: started.elapsed().as_secs_f64() });
+                    }
+                    eprintln!("WARNING: exporting cache to {}: {e}", cache.reference.familiar());
+                }
+                Err(e) => {
+                    if !a.quiet {
+                        plain.event(Event::Failed { id: step, error: e.to_string() });
+                    }
+                    return Err(e);
+                }
             }
         }
         Ok::<(), CliError>(())
@@ -801,5 +974,27 @@ mod tests {
         assert_eq!(err("type=local,dest"), "invalid value dest");
         assert_eq!(err("type=nope"), "exporter \"nope\" could not be found");
         assert_eq!(err("type=tar,dest=/"), "destination file / is a directory");
+    }
+
+    #[test]
+    fn cache_refs() {
+        let parse = |v: &str| parse_cache("--cache-to", v);
+        let one = |v: &str| parse(v).unwrap().remove(0);
+        let c = one("type=registry,ref=127.0.0.1:5000/cache");
+        assert_eq!(c.reference.to_string(), "127.0.0.1:5000/cache:latest");
+        assert!(!c.max && !c.ignore_error);
+        let c = one("type=registry,ref=reg.example/a/b:ci,mode=max,ignore-error=true,image-manifest=true");
+        assert_eq!(c.reference.to_string(), "reg.example/a/b:ci");
+        assert!(c.max && c.ignore_error);
+        let bare = parse("reg.example/x:1,reg.example/y").unwrap();
+        assert_eq!(bare.len(), 2);
+        assert_eq!(bare[1].reference.to_string(), "reg.example/y:latest");
+        let err = |v: &str| parse(v).unwrap_err().to_string();
+        assert!(err("type=local,dest=x").contains("not supported"));
+        assert!(err("ref=x,mode=max").contains("type required"));
+        assert!(err("type=registry").contains("ref is required"));
+        assert!(err("type=registry,ref=x,mode=all").contains("invalid cache mode"));
+        assert!(err("type=registry,ref=UPPER").contains("invalid --cache-to ref"));
+        assert!(err("type=registry,ref").contains("invalid value ref"));
     }
 }

@@ -18,7 +18,7 @@ use crate::format::table::{render, Format};
 
 /// A runtime for one command: registry work is network-bound, the CPU-heavy parts run
 /// on tokio's blocking threads.
-fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
