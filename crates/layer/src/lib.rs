@@ -27,6 +27,7 @@
 pub mod apply;
 mod check;
 pub mod diff;
+pub mod gzip;
 mod pipe;
 
 use std::io::{self, BufRead, Read, Seek, SeekFrom, Write};

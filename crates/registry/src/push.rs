@@ -38,8 +38,10 @@ pub struct PushOptions<'a> {
     pub progress: &'a dyn Progress,
 }
 
-/// gzip level of pushed layers: zlib's default, what docker uses.
-const GZIP_LEVEL: u32 = 6;
+/// gzip level of pushed layers. Measured on the W1 image's layers (zlib-rs): level 3
+/// is 1.5-2x as fast as zlib's default 6 (what docker uses) for blobs at most 2% larger;
+/// compression is what a first push spends its time on.
+const GZIP_LEVEL: u32 = 3;
 /// Bytes per chunk sent to the registry while compressing.
 const CHUNK: usize = 1 << 20;
 /// Largest `PATCH` of a chunked upload.
@@ -260,17 +262,12 @@ fn compress_layer(
     let mut input = std::fs::File::open(source).map_err(io_err)?;
     let ingest = blobs.ingest()?;
     let tee = Tee { tx, ingest: Some(ingest), hash: Sha256::new(), len: 0, buf: Vec::with_capacity(CHUNK) };
-    let mut gz = flate2::write::GzEncoder::new(tee, flate2::Compression::new(GZIP_LEVEL));
-    let mut buf = vec![0u8; CHUNK];
-    loop {
-        let n = input.read(&mut buf).map_err(io_err)?;
-        if n == 0 {
-            break;
-        }
-        gz.write_all(&buf[..n]).map_err(io_err)?;
+    let mut tee = tee;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    gantry_layer::gzip::gzip_parallel(&mut input, &mut tee, GZIP_LEVEL, threads, |n| {
         read.fetch_add(n as u64, Ordering::Relaxed);
-    }
-    let mut tee = gz.finish().map_err(io_err)?;
+    })
+    .map_err(io_err)?;
     tee.send_buffered().map_err(io_err)?;
     let Tee { hash, len, ingest, .. } = tee;
     let digest = hash.finish();
