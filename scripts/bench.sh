@@ -17,7 +17,7 @@
 #   RUNS         runs per W6 measurement (default 5); W8 uses W8_RUNS (default 10)
 #   W1_RUNS, W2_RUNS, W3_RUNS, W4_RUNS  runs per build measurement (3, 5, 5, 3)
 #   W8_N         images for W8 (default 1000)
-#   WORKLOADS    which to run, of "W1 W2 W3 W4 W6 W7 W8" (default "W6 W8")
+#   WORKLOADS    which to run, of "W1 W2 W3 W4 W5 W6 W7 W8" (default "W6 W8")
 #   BUILDAH      1: also measure buildah (`buildah build --layers`) in W1-W3
 #   PODMAN_W8_DISTINCT_RUNS  listings of podman's 1,000 distinct images (default 1;
 #                0 skips it: podman 4.3 needs ~4 min per listing, ANCHORS.md: 235 s)
@@ -259,6 +259,17 @@ rm -rf "$GANTRY_ROOT"; (source "$BENCH/lib/tools.sh"; set_tool gantry; tool_load
 rm -f "$SRC" "$DST"
 fi
 
+# 5b. W5 start latency: runc on a prepared bundle (the lower bound), gantry's default
+# network (own namespace + slirp4netns), and gantry with --network none / host
+if want W5; then
+  say "W5 runc"; RUNS=20 "$BENCH/w5_run_latency.sh" runc || say "W5 runc FAILED (exit $?)"
+  say "W5 gantry"; RUNS=20 "$BENCH/w5_run_latency.sh" gantry || say "W5 gantry FAILED (exit $?)"
+  for net in none host; do
+    "${TIMEIT[@]}" --workload W5 --tool gantry --variant "--network $net" --runs 20 --warmup 2 -- \
+      "$GANTRY" --root "$GANTRY_ROOT" run --rm --network "$net" bench/busybox true
+  done
+fi
+
 # 6b. W7 push/pull of the W1 image through a local registry (plain HTTP, 127.0.0.1:5000)
 if want W7; then
 for t in docker podman skopeo gantry; do
@@ -322,6 +333,12 @@ for t in ("docker", "gantry"):
     if r and h:
         print(f"W4: {t} {r['median_s']:.2f} s - host {h['median_s']:.2f} s = "
               f"{r['median_s'] - h['median_s']:.2f} s overhead (gantry goal <= 2 s)")
+r, g = get("W5", "runc", ""), get("W5", "gantry", "")
+if r and g:
+    for (W, T, V), x in rows.items():
+        if W == "W5" and T == "gantry":
+            print(f"W5 gantry {V}: {x['median_s'] * 1000:.0f} ms vs runc {r['median_s'] * 1000:.0f} ms "
+                  f"({x['median_s'] / r['median_s']:.2f}x; goal <= 1.5x)")
 g, k = get("W7", "gantry", "push"), get("W7", "skopeo", "push")
 if g and k:
     print(f"W7 push: gantry {g['median_s']:.2f} s vs skopeo {k['median_s']:.2f} s (goal: faster); "
