@@ -6,11 +6,9 @@
 //!
 //! Runs against the real distribution registry (`docker-registry`) on 127.0.0.1.
 
-use std::process::{Command, Stdio};
-
 use gantry_testkit::build::BuildEnv;
+use gantry_testkit::curl::{curl, Resp};
 use gantry_testkit::registry::Registry;
-use gantry_testkit::require_tool;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_gantry");
@@ -29,47 +27,6 @@ fn env(dockerfile: &str) -> BuildEnv {
     s.file("Dockerfile", dockerfile);
     s.file("data.txt", "some data\n");
     s
-}
-
-/// Status, headers and body of one request to the registry.
-struct Resp {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Resp {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
-
-    fn expect(self, status: u16, what: &str) -> Resp {
-        assert_eq!(self.status, status, "{what}: {}", String::from_utf8_lossy(&self.body));
-        self
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).expect("JSON body")
-    }
-}
-
-fn curl(args: &[&str]) -> Resp {
-    let tmp = tempfile::tempdir().unwrap();
-    let body_path = tmp.path().join("body");
-    let out = Command::new(require_tool("curl"))
-        .args(["-sS", "--max-time", "30", "-D", "-", "-o"])
-        .arg(&body_path)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run curl");
-    let head = String::from_utf8_lossy(&out.stdout).into_owned();
-    let block = head.trim_end().rsplit("\r\n\r\n").next().unwrap_or("").to_string();
-    let mut lines = block.lines();
-    let status = lines.next().and_then(|l| l.split(' ').nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let headers =
-        lines.filter_map(|l| l.split_once(':').map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))).collect();
-    Resp { status, headers, body: std::fs::read(&body_path).unwrap_or_default() }
 }
 
 fn sha256(data: &[u8]) -> String {

@@ -7,6 +7,7 @@
 
 pub mod base;
 pub mod build;
+pub mod curl;
 pub mod debian;
 pub mod hostile;
 pub mod peers;

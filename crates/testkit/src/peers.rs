@@ -130,28 +130,9 @@ impl Dockerd {
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("dup log"))
             .stderr(log);
-        set_parent_death_signal(&mut cmd);
-
-        // The thread that spawns the daemon waits for it, so it lives exactly as long as
-        // the daemon and the parent-death signal fires only when the process dies.
-        let (tx, rx) = mpsc::channel();
-        let waiter = std::thread::Builder::new()
-            .name("dockerd-waiter".into())
-            .spawn(move || match cmd.spawn() {
-                Ok(mut child) => {
-                    let _ = tx.send(Ok(child.id() as i32));
-                    child.wait().ok()
-                }
-                Err(e) => {
-                    let _ = tx.send(Err(e));
-                    None
-                }
-            })
-            .expect("spawn dockerd waiter thread");
-        let pid = match rx.recv().expect("dockerd waiter thread") {
-            Ok(pid) => pid,
-            Err(e) => panic!("start {}: {e}", dockerd.display()),
-        };
+        // SIGTERM: dockerd then stops its containerd and exits.
+        let (pid, waiter) =
+            spawn_tied(cmd, "dockerd", libc::SIGTERM).unwrap_or_else(|e| panic!("start {}: {e}", dockerd.display()));
         let d = Dockerd { dir, sock, client, pid, waiter: Mutex::new(Some(waiter)) };
 
         let deadline = Instant::now() + DOCKERD_START_TIMEOUT;
@@ -268,15 +249,21 @@ fn system_path() -> String {
     }
 }
 
-/// Makes the kernel send SIGTERM to the child when the thread that spawned it dies
-/// (dockerd then stops its containerd and exits).
-fn set_parent_death_signal(cmd: &mut Command) {
+/// Spawns `cmd` from a thread of its own that waits for it, so the thread lives exactly
+/// as long as the child, and the kernel sends the child `signal` when the thread — that
+/// is, the test process — dies: no peer outlives a killed test. Returns the child's pid
+/// and the thread, which yields the exit status.
+pub(crate) fn spawn_tied(
+    mut cmd: Command,
+    name: &str,
+    signal: libc::c_int,
+) -> std::io::Result<(i32, JoinHandle<Option<ExitStatus>>)> {
     use std::os::unix::process::CommandExt;
-    // SAFETY: prctl and getppid are async-signal-safe; nothing is allocated.
+    // SAFETY: prctl, getppid and _exit are async-signal-safe; nothing is allocated.
     unsafe {
         let parent = libc::getpid();
         cmd.pre_exec(move || {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong) != 0 {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, signal as libc::c_ulong) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
             // The parent may have died before prctl took effect.
@@ -286,6 +273,19 @@ fn set_parent_death_signal(cmd: &mut Command) {
             Ok(())
         });
     }
+    let (tx, rx) = mpsc::channel();
+    let waiter = std::thread::Builder::new().name(format!("{name}-waiter")).spawn(move || match cmd.spawn() {
+        Ok(mut child) => {
+            let _ = tx.send(Ok(child.id() as i32));
+            child.wait().ok()
+        }
+        Err(e) => {
+            let _ = tx.send(Err(e));
+            None
+        }
+    })?;
+    let pid = rx.recv().map_err(|_| std::io::Error::other(format!("{name} waiter thread died")))??;
+    Ok((pid, waiter))
 }
 
 fn pid_alive(pid: i32) -> bool {

@@ -33,7 +33,6 @@ use std::io::{BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -302,27 +301,8 @@ impl Registry {
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("dup log"))
             .stderr(log);
-        set_parent_death_signal(&mut cmd);
-        // The spawning thread waits for the child, so it lives exactly as long as the
-        // registry and the parent-death signal fires only when the test process dies.
-        let (tx, rx) = mpsc::channel();
-        let waiter = std::thread::Builder::new()
-            .name("registry-waiter".into())
-            .spawn(move || match cmd.spawn() {
-                Ok(mut child) => {
-                    let _ = tx.send(Ok(child.id() as i32));
-                    child.wait().ok()
-                }
-                Err(e) => {
-                    let _ = tx.send(Err(e));
-                    None
-                }
-            })
-            .expect("spawn registry waiter thread");
-        let pid = match rx.recv().expect("registry waiter thread") {
-            Ok(pid) => pid,
-            Err(e) => panic!("start {}: {e}", self.bin.display()),
-        };
+        let (pid, waiter) = crate::peers::spawn_tied(cmd, "registry", libc::SIGKILL)
+            .unwrap_or_else(|e| panic!("start {}: {e}", self.bin.display()));
         self.running = Some(Running { pid, waiter });
     }
 
@@ -416,23 +396,4 @@ fn find_tool(name: &str, package: &str) -> PathBuf {
         }
     }
     panic!("{name} is required by this test but is not installed: apt-get install {package} (.ci/run installs it)");
-}
-
-/// Makes the kernel kill the child when the thread that spawned it dies.
-fn set_parent_death_signal(cmd: &mut Command) {
-    use std::os::unix::process::CommandExt;
-    // SAFETY: prctl, getppid and _exit are async-signal-safe; nothing is allocated.
-    unsafe {
-        let parent = libc::getpid();
-        cmd.pre_exec(move || {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            // The parent may have died before prctl took effect.
-            if libc::getppid() != parent {
-                libc::_exit(1);
-            }
-            Ok(())
-        });
-    }
 }
