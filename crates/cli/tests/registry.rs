@@ -120,6 +120,18 @@ fn image_with_layer(dir: &Path, tag: &str, mib: u64, seed: u64) -> BaseImage {
     base::archive_with_layers(dir, tag, &[("/data/blob".to_string(), mib << 20, seed)])
 }
 
+/// A registry holding `REPO:1` (busybox plus a `mib` MiB layer), pushed by gantry.
+fn registry_with(repo: &str, mib: u64, seed: u64) -> (Registry, BaseImage, tempfile::TempDir) {
+    let reg = Registry::start(RegistryOptions::default());
+    let imgs = images_dir();
+    let img = image_with_layer(imgs.path(), &format!("{repo}:1"), mib, seed);
+    let a = Client::new();
+    let name = format!("{}/{repo}:1", reg.host());
+    a.load_as(&img, &name);
+    a.ok(&["push", &name]);
+    (reg, img, imgs)
+}
+
 /// The line `Digest: sha256:...` of a pull.
 fn digest_line(out: &str) -> String {
     out.lines()
@@ -359,13 +371,7 @@ fn login_refuses_bad_flag_combinations() {
 
 #[test]
 fn corrupted_layer_fails_the_pull_and_stores_nothing() {
-    let reg = Registry::start(RegistryOptions::default());
-    let imgs = images_dir();
-    let img = image_with_layer(imgs.path(), "c:1", 2, 3);
-    let a = Client::new();
-    let name = format!("{}/c:1", reg.host());
-    a.load_as(&img, &name);
-    a.ok(&["push", &name]);
+    let (reg, img, _imgs) = registry_with("c", 2, 3);
     let proxy = FaultProxy::start(&reg, Fault::CorruptBlob);
     let b = Client::new();
     let via = format!("{}/c:1", proxy.host());
@@ -382,13 +388,7 @@ fn corrupted_layer_fails_the_pull_and_stores_nothing() {
 
 #[test]
 fn cut_download_resumes_with_a_range_request() {
-    let reg = Registry::start(RegistryOptions::default());
-    let imgs = images_dir();
-    let img = image_with_layer(imgs.path(), "r:1", 4, 4);
-    let a = Client::new();
-    let name = format!("{}/r:1", reg.host());
-    a.load_as(&img, &name);
-    a.ok(&["push", &name]);
+    let (reg, img, _imgs) = registry_with("r", 4, 4);
     let proxy = FaultProxy::start(&reg, Fault::CutBlob { bytes: 1 << 20 });
     let b = Client::new();
     let via = format!("{}/r:1", proxy.host());
@@ -400,13 +400,7 @@ fn cut_download_resumes_with_a_range_request() {
 
 #[test]
 fn too_many_requests_is_waited_out_or_reported() {
-    let reg = Registry::start(RegistryOptions::default());
-    let imgs = images_dir();
-    let img = base::busybox_archive(imgs.path(), "t:1");
-    let a = Client::new();
-    let name = format!("{}/t:1", reg.host());
-    a.load_as(&img, &name);
-    a.ok(&["push", &name]);
+    let (reg, _, _imgs) = registry_with("t", 1, 5);
     let proxy = FaultProxy::start(&reg, Fault::TooManyRequests { times: 2, retry_after_secs: 1 });
     let b = Client::new();
     b.ok(&["pull", &format!("{}/t:1", proxy.host())]);
@@ -421,13 +415,8 @@ fn too_many_requests_is_waited_out_or_reported() {
 
 #[test]
 fn registry_killed_mid_pull_then_restarted() {
-    let mut reg = Registry::start(RegistryOptions::default());
-    let imgs = images_dir();
-    let img = image_with_layer(imgs.path(), "k:1", 96, 9);
-    let a = Client::new();
+    let (mut reg, img, _imgs) = registry_with("k", 96, 9);
     let name = format!("{}/k:1", reg.host());
-    a.load_as(&img, &name);
-    a.ok(&["push", &name]);
     let b = Client::new();
     let mut child = b
         .cmd(&["pull", &name])

@@ -40,6 +40,9 @@ pub enum RegistryError {
     Store(#[from] gantry_store::StoreError),
     #[error("{0}")]
     Unsupported(String),
+    /// A transfer given up because another one of the same operation failed.
+    #[error("stopped: another transfer failed")]
+    Stopped,
 }
 
 fn api_message(code: &str, message: &str, detail: &str) -> String {

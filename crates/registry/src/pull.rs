@@ -8,7 +8,7 @@
 use std::io::{self, Read};
 
 use bytes::Bytes;
-use futures_util::{stream, StreamExt, TryStreamExt};
+use futures_util::{stream, StreamExt};
 use gantry_image::{Digest, ImageConfig, Platform, Reference};
 use gantry_store::{BlobDir, LayerBlob, LayerRecord, NewImage, Store};
 
@@ -142,16 +142,31 @@ pub async fn fetch_layers(
             progress.layer(&id, Status::PullingFsLayer);
         }
     }
-    let fetched: Vec<(Descriptor, LayerRecord)> = stream::iter(jobs.into_iter().map(|(desc, diff_id)| {
-        let blobs = blobs.clone();
-        async move {
-            let record = fetch_layer(reg, repo, &desc, diff_id, blobs, progress, created).await?;
-            Ok::<_, RegistryError>((desc, record))
-        }
-    }))
-    .buffered(concurrency.max(1))
-    .try_collect()
-    .await?;
+    // Every transfer runs to its end, even after one failed (the others are told to stop
+    // early): a layer still being written when the caller takes back what was added
+    // would otherwise appear after the clean-up.
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let mut results: Vec<Result<(Descriptor, LayerRecord), RegistryError>> =
+        stream::iter(jobs.into_iter().map(|(desc, diff_id)| {
+            let blobs = blobs.clone();
+            let failed = &failed;
+            async move {
+                let job = Job { progress, created, cancel: failed };
+                let fetched = fetch_layer(reg, repo, &desc, diff_id, blobs, &job).await;
+                if fetched.is_err() {
+                    failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                Ok::<_, RegistryError>((desc, fetched?))
+            }
+        }))
+        .buffered(concurrency.max(1))
+        .collect()
+        .await;
+    // The error that stopped the others is the one to report.
+    if let Some(pos) = results.iter().position(|r| matches!(r, Err(e) if !matches!(e, RegistryError::Stopped))) {
+        return Err(results.swap_remove(pos).err().unwrap_or(RegistryError::Stopped));
+    }
+    let fetched: Vec<(Descriptor, LayerRecord)> = results.into_iter().collect::<Result<_, _>>()?;
     for (desc, record) in &fetched {
         let digest = desc.digest()?;
         store.record_layer_blob(&LayerBlob {
@@ -209,6 +224,16 @@ pub(crate) async fn fetch_small(
     Ok(bytes)
 }
 
+/// What the concurrent layer transfers of one pull share.
+#[derive(Clone, Copy)]
+struct Job<'a> {
+    progress: &'a dyn Progress,
+    /// Layers this pull added to the store.
+    created: &'a std::sync::Mutex<Vec<Digest>>,
+    /// Set when a transfer failed: the others stop early.
+    cancel: &'a std::sync::atomic::AtomicBool,
+}
+
 /// Fetches one layer into the store (unless present) and returns its record.
 async fn fetch_layer(
     reg: &Registry,
@@ -216,9 +241,9 @@ async fn fetch_layer(
     desc: &Descriptor,
     diff_id: Digest,
     blobs: BlobDir,
-    progress: &dyn Progress,
-    created: &std::sync::Mutex<Vec<Digest>>,
+    job: &Job<'_>,
 ) -> Result<LayerRecord, RegistryError> {
+    let Job { progress, created, cancel } = *job;
     let digest = desc.digest()?;
     let size = desc.size()?;
     let id = short_id(&digest);
@@ -259,7 +284,7 @@ async fn fetch_layer(
         }
         Ok((info, new))
     });
-    let downloaded = download(reg, repo, &digest, size, &tx, |n| {
+    let downloaded = download(reg, repo, &digest, size, &tx, cancel, |n| {
         progress.layer(&id, Status::Downloading { current: n, total: size })
     })
     .await;
@@ -299,6 +324,7 @@ async fn download(
     digest: &Digest,
     size: u64,
     tx: &tokio::sync::mpsc::Sender<io::Result<Bytes>>,
+    cancel: &std::sync::atomic::AtomicBool,
     on_progress: impl Fn(u64),
 ) -> Result<Digest, RegistryError> {
     let mut hash = gantry_image::Sha256::new();
@@ -319,6 +345,9 @@ async fn download(
         let mut body = resp.bytes_stream();
         let mut broken = None;
         while let Some(chunk) = body.next().await {
+            if cancel.load(std::sync::atomic::Ordering::Relaxed) {
+                return Err(RegistryError::Stopped);
+            }
             let mut chunk = match chunk {
                 Ok(c) => c,
                 Err(e) => {

@@ -7,7 +7,7 @@
 //! builds its upload `Location`s with the proxy's address; any `Location` naming the
 //! registry's own address is rewritten to the proxy's all the same.
 
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -157,6 +157,12 @@ fn handle(st: &State, client: TcpStream) -> io::Result<()> {
     client.set_read_timeout(Some(Duration::from_secs(60)))?;
     let mut cr = BufReader::new(client.try_clone()?);
     let mut cw = client;
+    // A TLS handshake (clients try HTTPS first on loopback) is answered as a plain HTTP
+    // server answers it: with a 400 and a closed connection, not with silence.
+    if cr.fill_buf()?.first() == Some(&0x16) {
+        cw.write_all(b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")?;
+        return Ok(());
+    }
     let Some(head) = http::read_head(&mut cr)? else { return Ok(()) };
     let (method, target) = head.request_line();
     let (method, target) = (method.to_string(), target.to_string());
