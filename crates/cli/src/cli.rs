@@ -749,6 +749,9 @@ pub struct BuildKitArgs {
     /// Cache export destinations (e.g., "type=registry,ref=user/app:cache[,mode=max]")
     #[arg(long = "cache-to", value_name = "stringArray")]
     pub cache_to: Vec<String>,
+    /// Clamp every timestamp of the result to this Unix time (overrides SOURCE_DATE_EPOCH)
+    #[arg(long, value_name = "SECONDS")]
+    pub source_date_epoch: Option<i64>,
 }
 
 // --- registries ---

@@ -170,17 +170,21 @@ fn build_args_iidfile_quiet_and_deterministic_epoch() {
     assert_eq!(std::fs::read_to_string(&iid).unwrap(), id);
     assert_eq!(s.inspect("args:1")["Config"]["Labels"]["name"], "given");
     assert!(r.stderr.contains("[UNUSED]"), "docker warns about unused build args: {}", r.stderr);
-    // Two stores, same epoch: byte-identical images.
+    // Two stores, same epoch (from the environment, then from the flag, which wins over
+    // another value in the environment): byte-identical images.
     let ids: Vec<String> = (0..2)
-        .map(|_| {
+        .map(|i| {
             let s2 = setup();
             s2.file("f", "same");
             dockerfile(&s2, "FROM busybox\nCOPY f /f\nENV A=b\n");
-            let out =
-                s2.g.cmd(&["build", "-q", s2.ctx.path().to_str().unwrap()])
-                    .env("SOURCE_DATE_EPOCH", "1700000000")
-                    .output()
-                    .unwrap();
+            let ctx = s2.ctx.path().to_str().unwrap();
+            let mut cmd = if i == 0 {
+                s2.g.cmd(&["build", "-q", ctx])
+            } else {
+                s2.g.cmd(&["build", "-q", "--source-date-epoch", "1700000000", ctx])
+            };
+            let epoch = if i == 0 { "1700000000" } else { "1" };
+            let out = cmd.env("SOURCE_DATE_EPOCH", epoch).output().unwrap();
             assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
             String::from_utf8_lossy(&out.stdout).trim().to_string()
         })

@@ -800,8 +800,11 @@ pub fn build(ctx: &mut Ctx, a: &BuildArgs) -> Result<(), CliError> {
         let (k, val) = parse_kv("--label", v, false)?;
         labels.insert(k, val);
     }
-    let source_date_epoch = match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) if !v.is_empty() => Some(v.parse::<i64>().map_err(|_| msg(format!("invalid SOURCE_DATE_EPOCH {v:?}")))?),
+    let source_date_epoch = match (a.buildkit.source_date_epoch, std::env::var("SOURCE_DATE_EPOCH")) {
+        (Some(t), _) => Some(t),
+        (None, Ok(v)) if !v.is_empty() => {
+            Some(v.parse::<i64>().map_err(|_| msg(format!("invalid SOURCE_DATE_EPOCH {v:?}")))?)
+        }
         _ => None,
     };
     let base_images = Some(gantry_build::BaseImages {
