@@ -3,6 +3,57 @@
 //! Every connection carries one exchange and is then closed.
 
 use std::io::{self, BufRead, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// A listener on a free 127.0.0.1 port whose connections are each handled on a thread
+/// of their own; stopped (and its accept thread joined) on drop.
+pub(crate) struct Server {
+    pub addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Binds, then asks `make` (given the bound address) for the connection handler.
+    pub fn start<H: Fn(TcpStream) + Send + Sync + 'static>(name: &str, make: impl FnOnce(SocketAddr) -> H) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind {name}: {e}"));
+        let addr = listener.local_addr().unwrap_or_else(|e| panic!("{name} address: {e}"));
+        let stop = Arc::new(AtomicBool::new(false));
+        let handle = Arc::new(make(addr));
+        let thread = {
+            let stop = stop.clone();
+            let conn_name = format!("{name}-conn");
+            std::thread::Builder::new()
+                .name(name.to_string())
+                .spawn(move || {
+                    for conn in listener.incoming() {
+                        if stop.load(Ordering::SeqCst) {
+                            break;
+                        }
+                        let Ok(conn) = conn else { continue };
+                        let handle = handle.clone();
+                        let _ = std::thread::Builder::new().name(conn_name.clone()).spawn(move || handle(conn));
+                    }
+                })
+                .unwrap_or_else(|e| panic!("spawn {name} thread: {e}"))
+        };
+        Server { addr, stop, thread: Some(thread) }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1)); // wake accept()
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
 
 /// Longest message head accepted (request line or status line plus headers).
 const MAX_HEAD: usize = 64 * 1024;

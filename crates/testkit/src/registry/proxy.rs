@@ -8,10 +8,8 @@
 //! registry's own address is rewritten to the proxy's all the same.
 
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::http::{self, Head};
@@ -57,10 +55,8 @@ impl State {
 
 /// See the module documentation.
 pub struct FaultProxy {
-    addr: SocketAddr,
+    server: http::Server,
     state: Arc<State>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
 }
 
 impl FaultProxy {
@@ -68,51 +64,37 @@ impl FaultProxy {
     /// plain HTTP.
     pub fn start(upstream: &Registry, fault: Fault) -> FaultProxy {
         assert!(upstream.ca_pem().is_none(), "FaultProxy forwards plain HTTP; start the registry without tls");
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind fault proxy");
-        let addr = listener.local_addr().expect("fault proxy address");
-        let state = Arc::new(State {
-            upstream: SocketAddr::from(([127, 0, 0, 1], upstream.port())),
-            upstream_host: upstream.host(),
-            proxy_host: addr.to_string(),
-            fault,
-            served: Mutex::new(0),
-            requests: Mutex::new(Vec::new()),
+        let mut state = None;
+        let server = http::Server::start("fault-proxy", |addr| {
+            let st = Arc::new(State {
+                upstream: SocketAddr::from(([127, 0, 0, 1], upstream.port())),
+                upstream_host: upstream.host(),
+                proxy_host: addr.to_string(),
+                fault,
+                served: Mutex::new(0),
+                requests: Mutex::new(Vec::new()),
+            });
+            state = Some(st.clone());
+            move |conn| {
+                let _ = handle(&st, conn);
+            }
         });
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let state = state.clone();
-            let stop = stop.clone();
-            std::thread::Builder::new()
-                .name("fault-proxy".into())
-                .spawn(move || {
-                    for conn in listener.incoming() {
-                        if stop.load(Ordering::SeqCst) {
-                            break;
-                        }
-                        let Ok(conn) = conn else { continue };
-                        let state = state.clone();
-                        let _ = std::thread::Builder::new().name("fault-proxy-conn".into()).spawn(move || {
-                            let _ = handle(&state, conn);
-                        });
-                    }
-                })
-                .expect("spawn fault proxy thread")
-        };
-        FaultProxy { addr, state, stop, thread: Some(thread) }
+        let state = state.expect("fault proxy state");
+        FaultProxy { server, state }
     }
 
     /// `127.0.0.1:PORT` of the proxy: use it as the registry host.
     pub fn host(&self) -> String {
-        self.addr.to_string()
+        self.server.addr.to_string()
     }
 
     pub fn port(&self) -> u16 {
-        self.addr.port()
+        self.server.addr.port()
     }
 
     /// `http://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.server.addr)
     }
 
     /// How many times the fault fired.
@@ -124,16 +106,6 @@ impl FaultProxy {
     /// the request had a `Range` header.
     pub fn requests(&self) -> Vec<String> {
         self.state.requests.lock().unwrap().clone()
-    }
-}
-
-impl Drop for FaultProxy {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1)); // wake accept()
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 

@@ -15,10 +15,8 @@
 
 use std::collections::HashMap;
 use std::io::{self, BufReader};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -45,16 +43,12 @@ struct Shared {
 }
 
 pub(crate) struct TokenServer {
-    addr: SocketAddr,
+    server: http::Server,
     shared: Arc<Shared>,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
 }
 
 impl TokenServer {
     pub fn start(user: &str, password: &str) -> TokenServer {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind token service");
-        let addr = listener.local_addr().expect("token service address");
         let shared = Arc::new(Shared {
             signer: TokenSigner::new(),
             user: user.to_string(),
@@ -62,32 +56,18 @@ impl TokenServer {
             requests: Mutex::new(Vec::new()),
             refresh_tokens: Mutex::new(HashMap::new()),
         });
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let shared = shared.clone();
-            let stop = stop.clone();
-            std::thread::Builder::new()
-                .name("token-service".into())
-                .spawn(move || {
-                    for conn in listener.incoming() {
-                        if stop.load(Ordering::SeqCst) {
-                            break;
-                        }
-                        let Ok(conn) = conn else { continue };
-                        let shared = shared.clone();
-                        let _ = std::thread::Builder::new().name("token-request".into()).spawn(move || {
-                            let _ = handle(&shared, conn);
-                        });
-                    }
-                })
-                .expect("spawn token service thread")
-        };
-        TokenServer { addr, shared, stop, thread: Some(thread) }
+        let handler_shared = shared.clone();
+        let server = http::Server::start("token-service", |_| {
+            move |conn| {
+                let _ = handle(&handler_shared, conn);
+            }
+        });
+        TokenServer { server, shared }
     }
 
     /// `http://127.0.0.1:PORT/token`.
     pub fn realm(&self) -> String {
-        format!("http://{}/token", self.addr)
+        format!("http://{}/token", self.server.addr)
     }
 
     pub fn cert_pem(&self) -> &str {
@@ -96,16 +76,6 @@ impl TokenServer {
 
     pub fn requests(&self) -> Vec<String> {
         self.shared.requests.lock().unwrap().clone()
-    }
-}
-
-impl Drop for TokenServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1)); // wake accept()
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 
