@@ -244,11 +244,7 @@ pub async fn import(
     opts: &CacheOptions<'_>,
 ) -> Result<Imported, RegistryError> {
     let repo = reference.path().to_string();
-    let wanted = match (reference.digest(), reference.tag()) {
-        (Some(d), _) => d.to_string(),
-        (None, Some(t)) => t.to_string(),
-        (None, None) => "latest".to_string(),
-    };
+    let wanted = manifest::reference_in_repository(reference);
     let familiar = reference.familiar();
     let name = familiar.as_str();
     let top = reg.get_manifest(&repo, &wanted).await?;

@@ -99,6 +99,16 @@ pub fn select<'a>(index: &'a Index, want: &Platform) -> Option<&'a Descriptor> {
     })
 }
 
+/// What a reference names in a registry's `/manifests/` path: its digest, else its
+/// tag, else `latest` (docker's default tag).
+pub fn reference_in_repository(reference: &gantry_image::Reference) -> String {
+    match (reference.digest(), reference.tag()) {
+        (Some(d), _) => d.to_string(),
+        (None, Some(t)) => t.to_string(),
+        (None, None) => "latest".to_string(),
+    }
+}
+
 /// Text from a registry, shortened for a message.
 pub(crate) fn excerpt(s: &str) -> String {
     gantry_layer::excerpt(s)

@@ -48,11 +48,7 @@ pub async fn pull(
 ) -> Result<Pulled, RegistryError> {
     let _lease = store.lease()?;
     let repo = reference.path().to_string();
-    let wanted = match (reference.digest(), reference.tag()) {
-        (Some(d), _) => d.to_string(),
-        (None, Some(t)) => t.to_string(),
-        (None, None) => "latest".to_string(),
-    };
+    let wanted = manifest::reference_in_repository(reference);
     let top = reg.get_manifest(&repo, &wanted).await?;
     let platform = opts.platform.clone().unwrap_or_else(Platform::host);
     let manifest = match manifest::parse(&top.media_type, &top.bytes)? {
@@ -133,24 +129,31 @@ pub async fn fetch_layers(
     created: &std::sync::Mutex<Vec<Digest>>,
 ) -> Result<Vec<LayerRecord>, RegistryError> {
     let blobs = store.blob_dir();
+    // Layers the store already has keep their recorded sizes: nothing is read again.
+    let mut known = Vec::with_capacity(jobs.len());
     for (desc, diff_id) in &jobs {
         check_layer_type(desc)?;
         let id = short_id(&desc.digest()?);
-        if blobs.has(diff_id) {
+        let record = store.layer_record(diff_id)?;
+        if record.is_some() || blobs.has(diff_id) {
             progress.layer(&id, Status::AlreadyExists);
         } else {
             progress.layer(&id, Status::PullingFsLayer);
         }
+        known.push(record);
     }
     // Every transfer runs to its end, even after one failed (the others are told to stop
     // early): a layer still being written when the caller takes back what was added
     // would otherwise appear after the clean-up.
     let failed = std::sync::atomic::AtomicBool::new(false);
     let mut results: Vec<Result<(Descriptor, LayerRecord), RegistryError>> =
-        stream::iter(jobs.into_iter().map(|(desc, diff_id)| {
+        stream::iter(jobs.into_iter().zip(known).map(|((desc, diff_id), known)| {
             let blobs = blobs.clone();
             let failed = &failed;
             async move {
+                if let Some(record) = known {
+                    return Ok((desc, record));
+                }
                 let job = Job { progress, created, cancel: failed };
                 let fetched = fetch_layer(reg, repo, &desc, diff_id, blobs, &job).await;
                 if fetched.is_err() {
@@ -248,7 +251,7 @@ async fn fetch_layer(
     let size = desc.size()?;
     let id = short_id(&digest);
     if blobs.has(&diff_id) {
-        // Present already: its sizes come from reading it (no download).
+        // Present but not recorded (another command is adding it): read its sizes.
         let path = blobs.path(&diff_id);
         let info = tokio::task::spawn_blocking(move || {
             let f = std::fs::File::open(&path)?;

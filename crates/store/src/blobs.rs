@@ -20,6 +20,11 @@ use crate::StoreError;
 /// the data already on its way to disk instead of flushing it all at the end.
 const WRITEBACK_CHUNK: u64 = 32 << 20;
 
+/// Where blob `digest` lives under store root `root`.
+pub(crate) fn blob_path(root: &Path, digest: &Digest) -> PathBuf {
+    root.join("blobs/sha256").join(digest.hex())
+}
+
 /// The store's blobs without its database: cheap to clone and send to the threads that
 /// write pulled layers.
 #[derive(Debug, Clone)]
@@ -38,7 +43,7 @@ impl BlobDir {
     }
 
     pub fn path(&self, digest: &Digest) -> PathBuf {
-        self.root.join("blobs/sha256").join(digest.hex())
+        blob_path(&self.root, digest)
     }
 
     pub fn has(&self, digest: &Digest) -> bool {

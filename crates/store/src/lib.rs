@@ -84,7 +84,7 @@ impl Store {
 
     /// Where a blob lives; it exists only complete and verified.
     pub fn blob_path(&self, digest: &Digest) -> PathBuf {
-        self.root.join("blobs/sha256").join(digest.hex())
+        blobs::blob_path(&self.root, digest)
     }
 
     pub fn has_blob(&self, digest: &Digest) -> bool {

@@ -626,8 +626,8 @@ fn import_caches(ctx: &mut Ctx, caches: &[CacheRef], quiet: bool) -> Result<(), 
         let name = c.reference.familiar();
         let started = std::time::Instant::now();
         let result = rt.block_on(async {
-            let reg = super::registry::connect(ctx, c.reference.domain(), None, false).await?;
             let settings = gantry_registry::settings::Settings::load()?;
+            let reg = super::registry::connect(ctx, &settings, c.reference.domain(), None, false).await?;
             let opts = gantry_registry::buildcache::CacheOptions {
                 concurrency: settings.max_concurrent_downloads,
                 progress: &gantry_registry::Quiet,
@@ -660,8 +660,8 @@ fn export_cache(ctx: &Ctx, cache: &CacheRef, id: &Digest, since: i64) -> Result<
     }
     let rt = super::registry::runtime()?;
     rt.block_on(async {
-        let reg = super::registry::connect(ctx, cache.reference.domain(), None, true).await?;
         let settings = gantry_registry::settings::Settings::load()?;
+        let reg = super::registry::connect(ctx, &settings, cache.reference.domain(), None, true).await?;
         let opts = gantry_registry::buildcache::CacheOptions {
             concurrency: settings.max_concurrent_uploads,
             progress: &gantry_registry::Quiet,

@@ -30,11 +30,16 @@ fn docker_config(ctx: &Ctx) -> Result<DockerConfig, CliError> {
     Ok(DockerConfig::load(&DockerConfig::dir(ctx.config.as_deref()))?)
 }
 
-/// Connects to the registry of `domain` (settings and credentials loaded here).
-pub async fn connect(ctx: &Ctx, domain: &str, tls_verify: Option<bool>, for_push: bool) -> Result<Registry, CliError> {
-    let settings = Settings::load()?;
+/// Connects to the registry of `domain` with the credentials of the docker config.
+pub async fn connect(
+    ctx: &Ctx,
+    settings: &Settings,
+    domain: &str,
+    tls_verify: Option<bool>,
+    for_push: bool,
+) -> Result<Registry, CliError> {
     let config = docker_config(ctx)?;
-    Ok(gantry_registry::connect(&settings, &config, domain, tls_verify, for_push).await?)
+    Ok(gantry_registry::connect(settings, &config, domain, tls_verify, for_push).await?)
 }
 
 /// `FROM` images a build does not find in the store, pulled quietly (once per name).
@@ -76,21 +81,17 @@ impl gantry_build::FetchBase for BuildBases {
 
 async fn pull_tagged(
     ctx: &mut Ctx,
+    settings: &Settings,
     reg: &Registry,
     reference: &Reference,
     platform: Option<Platform>,
     quiet: bool,
 ) -> Result<(), CliError> {
-    let what = match (reference.digest(), reference.tag()) {
-        (Some(d), _) => d.to_string(),
-        (None, Some(t)) => t.to_string(),
-        (None, None) => "latest".to_string(),
-    };
+    let what = gantry_registry::manifest::reference_in_repository(reference);
     if !quiet {
         print(&format!("{what}: Pulling from {}\n", reference.path()));
     }
     let progress = crate::progress::for_stdout(quiet);
-    let settings = Settings::load()?;
     let opts = PullOptions { platform, concurrency: settings.max_concurrent_downloads, progress: progress.as_ref() };
     let pulled = gantry_registry::pull::pull(&mut ctx.store, reg, reference, &opts).await?;
     if !quiet {
@@ -112,9 +113,10 @@ pub fn pull(ctx: &mut Ctx, a: &PullArgs) -> Result<(), CliError> {
         reference = reference.with_default_tag();
     }
     let platform = a.platform.as_deref().map(Platform::parse).transpose().map_err(|e| msg(e.to_string()))?;
+    let settings = Settings::load()?;
     let rt = runtime()?;
     rt.block_on(async {
-        let reg = connect(ctx, reference.domain(), a.tls.tls_verify, false).await?;
+        let reg = connect(ctx, &settings, reference.domain(), a.tls.tls_verify, false).await?;
         let targets = if a.all_tags {
             let tags = reg.tags(reference.path()).await?;
             if tags.is_empty() {
@@ -125,7 +127,7 @@ pub fn pull(ctx: &mut Ctx, a: &PullArgs) -> Result<(), CliError> {
             vec![reference.clone()]
         };
         for t in &targets {
-            pull_tagged(ctx, &reg, t, platform.clone(), a.quiet).await?;
+            pull_tagged(ctx, &settings, &reg, t, platform.clone(), a.quiet).await?;
         }
         Ok::<_, CliError>(())
     })?;
@@ -177,7 +179,7 @@ pub fn push(ctx: &mut Ctx, a: &PushArgs) -> Result<(), CliError> {
     let settings = Settings::load()?;
     let rt = runtime()?;
     rt.block_on(async {
-        let reg = connect(ctx, reference.domain(), a.tls.tls_verify, true).await?;
+        let reg = connect(ctx, &settings, reference.domain(), a.tls.tls_verify, true).await?;
         for (id, t) in &targets {
             let progress = crate::progress::for_stdout(a.quiet);
             let opts = PushOptions {
@@ -341,9 +343,10 @@ pub fn search(ctx: &mut Ctx, a: &SearchArgs) -> Result<(), CliError> {
         }
         _ => ("docker.io".to_string(), a.term.clone()),
     };
+    let settings = Settings::load()?;
     let rt = runtime()?;
     let results = rt.block_on(async {
-        let reg = connect(ctx, &domain, a.tls.tls_verify, false).await?;
+        let reg = connect(ctx, &settings, &domain, a.tls.tls_verify, false).await?;
         if let Some(r) = reg.search_v1(&term, a.limit).await? {
             return Ok::<_, CliError>(r);
         }
