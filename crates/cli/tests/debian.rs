@@ -44,7 +44,28 @@ fn debian_containers_run_and_exec() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     assert_eq!(s.g.ok(&["exec", "deb", "bash", "-c", "getent passwd root | cut -d: -f7"]), "/bin/bash\n");
+    // A process joining the container is confined like its first one.
+    let confinement = "grep -E '^(CapBnd|CapEff|NoNewPrivs|Seccomp):' /proc/self/status";
+    let first = s.g.ok(&["run", "--rm", "debian:bookworm", "bash", "-c", confinement]);
+    assert!(first.contains("Seccomp:\t2") && first.contains("CapEff:\t00000000a80425fb"), "{first}");
+    assert_eq!(s.g.ok(&["exec", "deb", "bash", "-c", confinement]), first);
     s.g.ok(&["rm", "-f", "deb"]);
+}
+
+/// docker's seccomp profile lets `clone` make processes but not namespaces (the
+/// rule masks its flags); perl-base makes the raw syscall.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn clone_cannot_make_namespaces() {
+    let s = env();
+    const CLONE: &str = "$r = syscall(56, hex($ARGV[0]) | 17, 0, 0, 0, 0); exit 0 if $r == 0; \
+                         waitpid($r, 0) if $r > 0; print $r > 0 ? \"child\" : \"errno=\" . ($! + 0), \"\\n\"";
+    let clone = |flags: &str| s.g.ok(&["run", "--rm", "debian:bookworm", "perl", "-e", CLONE, flags]);
+    assert_eq!(clone("0"), "child\n", "a plain clone (fork) is allowed");
+    for flag in ["0x10000000", "0x20000000", "0x00020000", "0x04000000"] {
+        // CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNS, CLONE_NEWUTS: EPERM.
+        assert_eq!(clone(flag), "errno=1\n", "clone with {flag}");
+    }
 }
 
 fn docker() -> &'static Dockerd {

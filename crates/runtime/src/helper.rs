@@ -9,9 +9,9 @@ use std::path::PathBuf;
 
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::syscall::syscall::SyscallType;
-use libcontainer::workload::default::DefaultExecutor;
 
 use crate::lookup::check_program;
+use crate::workload::Workload;
 
 /// The set of `signals` plus SIGCHLD, which the caller takes synchronously
 /// (sigwaitinfo, signalfd).
@@ -146,10 +146,11 @@ fn exec(args: &[String]) -> Result<i32, (String, i32)> {
     let (Some(root), Some(process), Some(id)) = (root, process, id) else {
         return Err(("usage: exec --root STATE --process FILE ID".into(), 125));
     };
-    let terminal = std::fs::read(&process)
-        .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .is_some_and(|v| v["terminal"] == true);
+    let mut spec: oci_spec::runtime::Process = std::fs::read(&process)
+        .map_err(|e| e.to_string())
+        .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+        .map_err(|e| (format!("{}: {e}", process.display()), 125))?;
+    let terminal = spec.terminal() == Some(true);
     // With a terminal, the pty comes over a console socket (kept short: path limit).
     let socket = terminal.then(|| root.join(format!("exec-{}.sock", std::process::id())));
     let listener = match &socket {
@@ -159,18 +160,34 @@ fn exec(args: &[String]) -> Result<i32, (String, i32)> {
         }
         None => None,
     };
+    // A container started from a split bundle: so is the process joining it.
+    let container =
+        libcontainer::container::Container::load(root.join(&id)).map_err(|e| (format!("container {id}: {e}"), 125))?;
+    let workload =
+        Workload::split_process(&mut spec, container.bundle(), &root).map_err(|e| (format!("exec: {e}"), 125))?;
+    let split_process = process.with_extension("libcontainer.json");
+    let process = if workload.is_split() {
+        serde_json::to_vec(&spec)
+            .map_err(|e| e.to_string())
+            .and_then(|b| std::fs::write(&split_process, b).map_err(|e| e.to_string()))
+            .map_err(|e| (format!("{}: {e}", split_process.display()), 125))?;
+        &split_process
+    } else {
+        &process
+    };
     let built = ContainerBuilder::new(id, SyscallType::default())
-        .with_executor(DefaultExecutor {})
+        .with_executor(workload)
         .with_root_path(&root)
         .map_err(|e| (format!("runtime state: {e}"), 125))?
         .with_console_socket(socket.as_ref())
         .as_tenant()
-        .with_process(Some(&process))
+        .with_process(Some(process))
         .with_detach(terminal)
         .build();
     if let Some(p) = &socket {
         let _ = std::fs::remove_file(p);
     }
+    let _ = std::fs::remove_file(&split_process);
     let pid = built.map_err(|e| (format!("exec: {e}"), 126))?;
     // As in `run`: block the forwarded signals once the process exists.
     let set = block_forwarded(&FORWARDED);
@@ -201,12 +218,13 @@ fn run(args: &[String]) -> Result<i32, (String, i32)> {
         })?;
     }
     std::fs::create_dir_all(&a.root).map_err(|e| (format!("{}: {e}", a.root.display()), 125))?;
+    let (bundle, workload) = Workload::prepare(&a.bundle, &spec, &a.root).map_err(|e| (e, 125))?;
     let failed = |what: &str, e: libcontainer::error::LibcontainerError| (format!("{what}: {e}"), 125);
     let mut container = ContainerBuilder::new(a.id.clone(), SyscallType::default())
-        .with_executor(DefaultExecutor {})
+        .with_executor(workload)
         .with_root_path(&a.root)
         .map_err(|e| failed("runtime state", e))?
-        .as_init(&a.bundle)
+        .as_init(&bundle)
         .with_systemd(false)
         .with_detach(false)
         .build()

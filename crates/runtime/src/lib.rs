@@ -6,6 +6,7 @@ pub mod commit;
 pub mod console;
 pub mod container;
 pub mod executor;
+pub mod filter;
 pub mod helper;
 pub mod lookup;
 pub mod monitor;
@@ -14,6 +15,7 @@ pub mod ports;
 pub mod seccomp;
 pub mod spec;
 pub mod user;
+pub mod workload;
 
 use std::path::Path;
 

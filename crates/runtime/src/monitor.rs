@@ -12,11 +12,11 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixListener;
 use std::path::Path;
 
+use crate::workload::Workload;
 use gantry_layer::apply::RootDir;
 use gantry_store::Store;
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::syscall::syscall::SyscallType;
-use libcontainer::workload::default::DefaultExecutor;
 
 use crate::container::{lock_monitor, now_rfc3339, ContainerConfig, State, Status, STOP_REQUESTED};
 use crate::executor::Executor;
@@ -286,7 +286,7 @@ fn run_once(
     };
     make_workdir(&rootfs, &spec.cwd)?;
     check_program(&rootfs, &cfg.path, &spec.env, &spec.cwd).map_err(start_failure)?;
-    spec.write_bundle(dir).map_err(|e| (e.to_string(), 125))?;
+    let oci = spec.write_bundle(dir).map_err(|e| (e.to_string(), 125))?;
     let state_root = Executor::state_dir(store.root());
     std::fs::create_dir_all(&state_root).map_err(|e| (format!("{}: {e}", state_root.display()), 125))?;
     // With a terminal the runtime makes the pty and hands us its master through a
@@ -321,8 +321,9 @@ fn run_once(
     let (pid, waited_pid) = match &cfg.runtime {
         None => {
             let _ = delete_stale(&state_root, id);
+            let (bundle, workload) = Workload::prepare(dir, &oci, &state_root).map_err(|e| (e, 125))?;
             let mut builder = ContainerBuilder::new(id.to_string(), SyscallType::default())
-                .with_executor(DefaultExecutor {})
+                .with_executor(workload)
                 .with_root_path(&state_root)
                 .map_err(|e| (format!("runtime state: {e}"), 125))?
                 .with_console_socket(console.as_ref());
@@ -331,7 +332,7 @@ fn run_once(
             }
             container = Some(
                 builder
-                    .as_init(dir)
+                    .as_init(&bundle)
                     .with_systemd(false)
                     // libcontainer 0.7 takes a console socket only when "detached"; the
                     // flag changes nothing else: its process is still our child.

@@ -351,12 +351,13 @@ impl ContainerSpec {
         r
     }
 
-    /// Writes `config.json` into `bundle`.
-    pub fn write_bundle(&self, bundle: &Path) -> Result<(), RuntimeError> {
+    /// Writes `config.json` into `bundle`; returns what it holds.
+    pub fn write_bundle(&self, bundle: &Path) -> Result<Spec, RuntimeError> {
         let spec = self.to_oci()?;
         let path = bundle.join("config.json");
         let bytes = serde_json::to_vec_pretty(&spec).map_err(|e| RuntimeError::Invalid(e.to_string()))?;
-        std::fs::write(&path, bytes).map_err(|e| RuntimeError::io(&path, e))
+        std::fs::write(&path, bytes).map_err(|e| RuntimeError::io(&path, e))?;
+        Ok(spec)
     }
 }
 
