@@ -22,6 +22,10 @@ pub struct Cli {
     /// Location of client config files (docker's: config.json with registry credentials)
     #[arg(long, global = true, value_name = "DIR")]
     pub config: Option<PathBuf>,
+    /// How containers' and RUN steps' root filesystems are made: "overlay", or "copy"
+    /// where overlayfs is unavailable (default: overlay when the kernel has it)
+    #[arg(long, global = true, env = "GANTRY_STORAGE_DRIVER", value_name = "DRIVER", value_parser = ["overlay", "copy"])]
+    pub storage_driver: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
