@@ -470,7 +470,7 @@ impl Builder<'_> {
                 Mount {
                     destination: String::new(),
                     source: Default::default(),
-                    kind: MountKind::Tmpfs,
+                    kind: MountKind::Tmpfs { size: None, mode: None },
                     readonly: false,
                 },
                 None,

@@ -91,9 +91,9 @@ pub enum Command {
 #[derive(Subcommand, Debug)]
 pub enum ContainerVerb {
     /// Create and run a new container from an image
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Create a new container
-    Create(RunArgs),
+    Create(Box<RunArgs>),
     /// Start one or more stopped containers
     Start(StartArgs),
     /// Stop one or more running containers
@@ -167,6 +167,21 @@ pub struct RunArgs {
     /// Bind mount a volume (/host/path:/container/path[:ro])
     #[arg(short, long = "volume")]
     pub volume: Vec<String>,
+    /// Attach a filesystem mount to the container (type=bind|volume|tmpfs,source=...,target=...[,readonly])
+    #[arg(long = "mount")]
+    pub mount: Vec<String>,
+    /// Security options (no-new-privileges[:true|false], seccomp=unconfined|PROFILE.json)
+    #[arg(long = "security-opt")]
+    pub security_opt: Vec<String>,
+    /// Pull image before running ("always"|"missing"|"never")
+    #[arg(long, default_value = "missing", value_parser = ["always", "missing", "never"])]
+    pub pull: String,
+    /// Set platform if server is multi-platform capable
+    #[arg(long, env = "DOCKER_DEFAULT_PLATFORM", value_name = "PLATFORM")]
+    pub platform: Option<String>,
+    /// Suppress the pull output
+    #[arg(short, long)]
+    pub quiet: bool,
     /// Connect a container to a network (host, none)
     #[arg(long, default_value = "default")]
     pub network: String,
@@ -338,7 +353,7 @@ pub struct CommitArgs {
     /// Commit message
     #[arg(short, long)]
     pub message: Option<String>,
-    /// Pause container during commit (accepted; gantry reads the changes without pausing)
+    /// Pause container during commit
     #[arg(short, long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub pause: bool,
     #[arg(value_name = "CONTAINER")]

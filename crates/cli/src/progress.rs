@@ -11,9 +11,40 @@ use gantry_registry::{Progress, Status};
 
 use crate::format::units::human_size_with_precision;
 
+/// Where progress goes: stdout for `pull`/`push`, stderr for `run` pulling its image
+/// (its stdout is the container's).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Out {
+    #[default]
+    Stdout,
+    Stderr,
+}
+
+impl Out {
+    pub fn print(self, s: &str) {
+        let _ = self.lock().write_all(s.as_bytes());
+    }
+
+    fn lock(self) -> Box<dyn Write> {
+        match self {
+            Out::Stdout => Box::new(std::io::stdout().lock()),
+            Out::Stderr => Box::new(std::io::stderr().lock()),
+        }
+    }
+
+    fn is_terminal(self) -> bool {
+        use std::io::IsTerminal;
+        match self {
+            Out::Stdout => std::io::stdout().is_terminal(),
+            Out::Stderr => std::io::stderr().is_terminal(),
+        }
+    }
+}
+
 /// Plain lines: `id: Pull complete`.
 #[derive(Default)]
 pub struct Lines {
+    out: Out,
     last: Mutex<HashMap<String, String>>,
 }
 
@@ -28,12 +59,13 @@ impl Progress for Lines {
             return;
         }
         last.insert(id.to_string(), text.clone());
-        crate::commands::print(&format!("{id}: {text}\n"));
+        self.out.print(&format!("{id}: {text}\n"));
     }
 }
 
 /// Lines redrawn in place on a terminal.
 pub struct Bars {
+    out: Out,
     state: Mutex<BarState>,
 }
 
@@ -43,8 +75,8 @@ struct BarState {
 }
 
 impl Bars {
-    pub fn new() -> Bars {
-        Bars { state: Mutex::new(BarState { order: Vec::new(), last_draw: HashMap::new() }) }
+    pub fn new(out: Out) -> Bars {
+        Bars { out, state: Mutex::new(BarState { order: Vec::new(), last_draw: HashMap::new() }) }
     }
 }
 
@@ -63,7 +95,7 @@ impl Progress for Bars {
             return;
         }
         st.last_draw.insert(id.to_string(), now);
-        let mut out = std::io::stdout().lock();
+        let mut out = self.out.lock();
         match st.order.iter().position(|x| x == id) {
             None => {
                 st.order.push(id.to_string());
@@ -94,14 +126,13 @@ fn bar(current: u64, total: u64) -> String {
     format!("[{b}] {:>8}/{}", size(current), size(total))
 }
 
-/// The display for this stdout: bars on a terminal, lines otherwise, nothing when quiet.
-pub fn for_stdout(quiet: bool) -> Box<dyn Progress + Send> {
-    use std::io::IsTerminal;
+/// The display for `out`: bars on a terminal, lines otherwise, nothing when quiet.
+pub fn display(out: Out, quiet: bool) -> Box<dyn Progress + Send> {
     if quiet {
         Box::new(gantry_registry::Quiet)
-    } else if std::io::stdout().is_terminal() {
-        Box::new(Bars::new())
+    } else if out.is_terminal() {
+        Box::new(Bars::new(out))
     } else {
-        Box::new(Lines::default())
+        Box::new(Lines { out, ..Default::default() })
     }
 }

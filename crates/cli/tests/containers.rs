@@ -54,9 +54,15 @@ fn run_in_the_foreground_gives_output_and_exit_status() {
     let r = s.g.run(&["run", "--rm", "busybox", "/etc/passwd"]);
     assert_eq!(r.code, Some(126));
     assert_one_error_line(&r.stderr, "permission denied");
-    let r = s.g.run(&["run", "--rm", "nosuchimage"]);
+    let r = s.g.run(&["run", "--rm", "--pull", "never", "nosuchimage"]);
     assert_eq!(r.code, Some(125));
-    assert_one_error_line(&r.stderr, "No such image: nosuchimage");
+    assert_one_error_line(&r.stderr, "No such image: nosuchimage:latest");
+    // A missing image is pulled first; from a registry that is not there: one line more.
+    let r = s.g.run(&["run", "--rm", "127.0.0.1:9/nosuchimage"]);
+    assert_eq!(r.code, Some(125));
+    let (first, rest) = r.stderr.split_once('\n').unwrap_or_default();
+    assert_eq!(first, "Unable to find image '127.0.0.1:9/nosuchimage:latest' locally");
+    assert_one_error_line(rest, "127.0.0.1:9");
     let r = s.g.run(&["run", "--rm", "--restart", "bogus", "busybox", "true"]);
     assert_eq!(r.code, Some(125));
     assert!(s.g.ok(&["ps", "-aq"]).is_empty(), "failed runs leave no container");
@@ -460,6 +466,36 @@ fn commit_and_export_take_the_containers_filesystem() {
     assert!(!names.contains(&"bin/vi".to_string()));
     assert!(mounts_under(s.g.root()).is_empty(), "export unmounts what it mounted");
     s.g.ok(&["rm", "maker"]);
+    // A running container is paused while its changes are read (`--pause`, the
+    // default), then runs on; `--pause=false` reads it as it runs.
+    let count = "i=0; while true; do i=$((i+1)); echo $i > /n.new && mv /n.new /n; done";
+    s.g.ok(&["run", "-d", "--name", "busy", "busybox", "sh", "-c", count]);
+    let id = inspect(&s.g, "busy")["Id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while s.g.run(&["exec", "busy", "test", "-s", "/n"]).code != Some(0) {
+        assert!(Instant::now() < deadline, "the counter starts");
+    }
+    s.g.ok(&["commit", "busy", "busy:1"]);
+    let counted: u64 = s.files("busy:1")["n"].3.trim().parse().unwrap();
+    assert!(counted > 0);
+    let freezer = ["/sys/fs/cgroup/freezer/gantry", "/sys/fs/cgroup/gantry"]
+        .iter()
+        .map(|d| Path::new(d).join(&id))
+        .find(|d| d.is_dir())
+        .expect("the container's freezer cgroup");
+    let state = std::fs::read_to_string(freezer.join("freezer.state"))
+        .or_else(|_| std::fs::read_to_string(freezer.join("cgroup.freeze")))
+        .unwrap();
+    assert!(matches!(state.trim(), "THAWED" | "0"), "thawed after the commit: {state}");
+    let later = || s.g.ok(&["exec", "busy", "cat", "/n"]).trim().parse::<u64>().unwrap();
+    let first = later();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while later() == first {
+        assert!(Instant::now() < deadline, "the container runs on after the commit");
+    }
+    s.g.ok(&["commit", "--pause=false", "busy", "busy:2"]);
+    assert_eq!(inspect(&s.g, "busy")["State"]["Status"], "running");
+    s.g.ok(&["rm", "-f", "busy"]);
 }
 
 /// `run -it` driven through a pseudo-terminal, as a user's shell would: the
@@ -562,6 +598,118 @@ fn named_and_anonymous_volumes() {
     assert!(s.g.ok(&["volume", "ls", "-q"]).is_empty());
     let r = s.g.run(&["volume", "create", "bad/name"]);
     assert_one_error_line(&r.stderr, "invalid characters");
+}
+
+#[test]
+fn mount_flag_binds_volumes_and_tmpfs() {
+    let s = env();
+    let host = s.path("shared");
+    std::fs::create_dir_all(&host).unwrap();
+    std::fs::write(host.join("f"), "from the host\n").unwrap();
+    let bind = format!("type=bind,source={},target=/m,readonly", host.display());
+    let out =
+        s.g.ok(&["run", "--rm", "--mount", &bind, "busybox", "sh", "-c", "cat /m/f; touch /m/g || echo read-only"]);
+    assert!(out.starts_with("from the host\n") && out.ends_with("read-only\n"), "{out}");
+    assert!(!host.join("g").exists());
+    // A named volume (made on first use, with its label) persists; an anonymous one too.
+    let vol = "type=volume,src=kept,dst=/data,volume-label=team=a";
+    s.g.ok(&["run", "--rm", "--mount", vol, "busybox", "sh", "-c", "echo persisted > /data/f"]);
+    assert_eq!(s.g.ok(&["run", "--rm", "--mount", "src=kept,dst=/d,ro", "busybox", "cat", "/d/f"]), "persisted\n");
+    let r = s.g.run(&["run", "--rm", "--mount", "src=kept,dst=/d,ro", "busybox", "touch", "/d/x"]);
+    assert_ne!(r.code, Some(0), "read-only volume: {r:?}");
+    assert_eq!(s.g.ok(&["volume", "inspect", "--format", "{{.Labels.team}}", "kept"]), "a\n");
+    s.g.ok(&["create", "--name", "anon", "--mount", "type=volume,target=/cache", "busybox", "true"]);
+    assert_eq!(inspect(&s.g, "anon")["Mounts"][0]["Destination"], "/cache");
+    assert_eq!(s.g.ok(&["volume", "ls", "-q"]).lines().count(), 2);
+    s.g.ok(&["rm", "-v", "anon"]);
+    assert_eq!(s.g.ok(&["volume", "ls", "-q"]), "kept\n");
+    // tmpfs: memory-backed, with docker's options.
+    let out = s.g.ok(&[
+        "run",
+        "--rm",
+        "--mount",
+        "type=tmpfs,dst=/t,tmpfs-size=1m,tmpfs-mode=1770",
+        "busybox",
+        "sh",
+        "-c",
+        "grep ' /t ' /proc/mounts; stat -c %a /t",
+    ]);
+    assert_eq!(out, "tmpfs /t tmpfs rw,nosuid,nodev,noexec,relatime,size=1024k,mode=1770 0 0\n1770\n");
+    // Bad mounts: docker's words, 125, no container.
+    let missing = s.path("nowhere");
+    for (spec, why) in [
+        (
+            "type=bind,source=/tmp".to_string(),
+            "invalid argument \"type=bind,source=/tmp\" for \"--mount\" flag: target is required",
+        ),
+        ("type=bind,src=/tmp,dst=/x,foo=bar".to_string(), "unexpected key 'foo' in 'foo=bar'"),
+        (
+            format!("type=bind,src={},dst=/x", missing.display()),
+            "invalid mount config for type \"bind\": bind source path does not exist",
+        ),
+        ("type=bind,src=rel,dst=/x".to_string(), "invalid mount path: 'rel' mount path must be absolute"),
+        ("type=tmpfs,src=/tmp,dst=/x".to_string(), "field Source must not be specified"),
+        ("type=weird,dst=/x".to_string(), "invalid mount config for type \"weird\": mount type unknown"),
+        ("src=/abs,dst=/x".to_string(), "invalid characters"),
+    ] {
+        let r = s.g.run(&["run", "--rm", "--mount", &spec, "busybox", "true"]);
+        assert_eq!(r.code, Some(125), "{spec}: {r:?}");
+        assert_one_error_line(&r.stderr, why);
+    }
+    let r = s.g.run(&["run", "--rm", "-v", "/tmp:/x", "--mount", "type=tmpfs,dst=/x", "busybox", "true"]);
+    assert_one_error_line(&r.stderr, "Duplicate mount point: /x");
+    assert!(s.g.ok(&["ps", "-aq"]).is_empty());
+}
+
+#[test]
+fn security_opt_no_new_privileges_and_seccomp_profiles() {
+    let s = env();
+    let status = "grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status | tr '\\n' ' '";
+    let run = |opts: &[&str], script: &str| {
+        let mut args = vec!["run", "--rm"];
+        for o in opts {
+            args.extend(["--security-opt", o]);
+        }
+        args.extend(["busybox", "sh", "-c", script]);
+        s.g.run(&args)
+    };
+    assert_eq!(run(&[], status).stdout, "NoNewPrivs:\t0 Seccomp:\t2 ");
+    assert_eq!(run(&["no-new-privileges"], status).stdout, "NoNewPrivs:\t1 Seccomp:\t2 ");
+    assert_eq!(run(&["no-new-privileges:false"], status).stdout, "NoNewPrivs:\t0 Seccomp:\t2 ");
+    assert_eq!(run(&["seccomp=unconfined"], status).stdout, "NoNewPrivs:\t0 Seccomp:\t0 ");
+    // A profile of one's own (docker's format), and the one podman ships.
+    let profile = s.path("no-mkdir.json");
+    std::fs::write(
+        &profile,
+        r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO"}]}"#,
+    )
+    .unwrap();
+    let opt = format!("seccomp={}", profile.display());
+    let r = run(&[&opt], "mkdir /tmp/x");
+    assert!(r.stderr.contains("Operation not permitted"), "{r:?}");
+    assert!(run(&[], "mkdir /tmp/x").success());
+    let podman = "/usr/share/containers/seccomp.json";
+    assert!(Path::new(podman).exists(), "podman's profile (containers-common, installed by .ci/run)");
+    let r = run(&[&format!("seccomp={podman}"), "no-new-privileges"], status);
+    assert_eq!(r.stdout, "NoNewPrivs:\t1 Seccomp:\t2 ", "{r:?}");
+    // A process joining the container inherits its settings.
+    s.g.ok(&["run", "-d", "--name", "nnp", "--security-opt", "no-new-privileges", "busybox", "sleep", "100"]);
+    assert_eq!(s.g.ok(&["exec", "nnp", "sh", "-c", status]), "NoNewPrivs:\t1 Seccomp:\t2 ");
+    s.g.ok(&["rm", "-f", "nnp"]);
+    // Bad options: docker's words, 125.
+    let broken = s.path("broken.json");
+    std::fs::write(&broken, "{").unwrap();
+    for (opt, why) in [
+        ("foo".to_string(), "Invalid --security-opt: \"foo\""),
+        ("foo=bar".to_string(), "invalid --security-opt 2: \"foo=bar\""),
+        ("no-new-privileges=maybe".to_string(), "invalid --security-opt 2"),
+        ("seccomp=/nonexistent.json".to_string(), "opening seccomp profile (/nonexistent.json) failed"),
+        (format!("seccomp={}", broken.display()), "Decoding seccomp profile failed"),
+    ] {
+        let r = run(&[&opt], "true");
+        assert_eq!(r.code, Some(125), "{opt}: {r:?}");
+        assert_one_error_line(&r.stderr, why);
+    }
 }
 
 #[test]

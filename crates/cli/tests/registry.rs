@@ -506,6 +506,47 @@ fn search_matches_the_catalog() {
 }
 
 #[test]
+fn run_and_create_pull_a_missing_image_like_docker() {
+    let (reg, img, _imgs) = registry_with("runme", 1, 21);
+    let name = format!("{}/runme:1", reg.host());
+    let b = Client::new();
+    // --pull never: the store alone.
+    let r = b.run(&["run", "--rm", "--pull", "never", &name, "true"]);
+    assert_one_error_line(&r.stderr, &format!("No such image: {name}"));
+    assert_eq!(r.code, Some(125));
+    // Missing: pulled, the pull's lines on stderr, stdout the container's alone.
+    let r = b.run(&["run", "--rm", &name, "sh", "-c", "wc -c < /data/blob"]);
+    assert!(r.success(), "{r:?}");
+    assert_eq!(r.stdout.trim(), (1 << 20).to_string(), "stdout is the container's output only");
+    assert!(r.stderr.starts_with(&format!("Unable to find image '{name}' locally\n")), "{}", r.stderr);
+    assert!(r.stderr.contains(&format!("Status: Downloaded newer image for {name}")), "{}", r.stderr);
+    assert_eq!(b.image_id(&name), img.id);
+    // Present: no pull.
+    let r = b.run(&["run", "--rm", &name, "true"]);
+    assert!(r.success() && r.stderr.is_empty(), "{r:?}");
+    b.ok(&["rmi", &name]);
+    let r = b.run(&["create", "-q", "--name", "made", &name]);
+    // As in docker, -q keeps the "Unable to find" line and drops the pull's.
+    assert!(r.success() && r.stderr == format!("Unable to find image '{name}' locally\n"), "{r:?}");
+    assert_eq!(r.stdout.trim().len(), 64, "create prints the ID alone: {}", r.stdout);
+    // --pull always takes a moved tag.
+    let imgs = images_dir();
+    let moved = image_with_layer(imgs.path(), "runme:2", 1, 22);
+    let a = Client::new();
+    a.load_as(&moved, &name);
+    a.ok(&["push", &name]);
+    b.ok(&["run", "--rm", &name, "true"]);
+    assert_eq!(b.image_id(&name), img.id, "missing only: the local image is used");
+    b.ok(&["run", "--rm", "--pull", "always", &name, "true"]);
+    assert_eq!(b.image_id(&name), moved.id);
+    // Nowhere to be found: docker's lines, 125, nothing made.
+    let r = b.run(&["run", "--rm", &format!("{}/nope:1", reg.host()), "true"]);
+    assert_eq!(r.code, Some(125));
+    assert!(r.stderr.contains("not found"), "{}", r.stderr);
+    assert_eq!(b.ok(&["ps", "-aq"]).lines().count(), 1, "only the created container");
+}
+
+#[test]
 fn build_pulls_missing_bases_and_pull_refreshes() {
     let reg = Registry::start(RegistryOptions::default());
     let imgs = images_dir();

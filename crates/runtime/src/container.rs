@@ -68,6 +68,15 @@ pub struct Bind {
     pub volume: Option<String>,
 }
 
+/// A tmpfs mount (`--mount type=tmpfs`): memory-backed, empty at every start.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tmpfs {
+    pub destination: String,
+    /// Bytes; the kernel's default (half the memory) when absent.
+    pub size: Option<i64>,
+    pub mode: Option<u32>,
+}
+
 /// What `create` decided; docker's Config and HostConfig folded together. Fields
 /// added later read as their defaults from older records.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -88,6 +97,7 @@ pub struct ContainerConfig {
     pub tty: bool,
     pub open_stdin: bool,
     pub binds: Vec<Bind>,
+    pub tmpfs: Vec<Tmpfs>,
     pub readonly_rootfs: bool,
     pub privileged: bool,
     pub cap_add: Vec<String>,
@@ -105,6 +115,13 @@ pub struct ContainerConfig {
     pub init: bool,
     /// `-p`: host ports relayed to the container's own network namespace.
     pub ports: Vec<crate::ports::PortMap>,
+    /// `--security-opt` as given (docker's HostConfig.SecurityOpt).
+    pub security_opt: Vec<String>,
+    /// `--security-opt no-new-privileges`.
+    pub no_new_privileges: bool,
+    /// `--security-opt seccomp=`: `unconfined`, or a profile's JSON; docker's default
+    /// profile when absent.
+    pub seccomp: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -252,6 +269,46 @@ pub fn cgroup_pids(id: &str) -> Vec<i32> {
     pids.sort_unstable();
     pids.dedup();
     pids
+}
+
+/// A running container's processes held still (docker's pause, which `commit` uses so
+/// that it reads a consistent filesystem), through the cgroup freezer of v1 or v2;
+/// they run again when this is dropped.
+pub struct Frozen {
+    /// The freezer file and what thaws it.
+    thaw: Option<(PathBuf, &'static str)>,
+}
+
+impl Frozen {
+    /// Freezes container `id` and waits until the kernel says every process is frozen.
+    pub fn freeze(id: &str) -> Result<Frozen, String> {
+        let dirs = cgroup_dirs(id);
+        let (file, freeze, thaw, done) = if let Some(d) = dirs.iter().find(|d| d.join("freezer.state").exists()) {
+            (d.join("freezer.state"), "FROZEN", "THAWED", (d.join("freezer.state"), "FROZEN"))
+        } else if let Some(d) = dirs.iter().find(|d| d.join("cgroup.freeze").exists()) {
+            (d.join("cgroup.freeze"), "1", "0", (d.join("cgroup.events"), "frozen 1"))
+        } else {
+            return Err(format!("container {id} has no freezer cgroup to pause it with"));
+        };
+        std::fs::write(&file, freeze).map_err(|e| format!("pausing {id}: {}: {e}", file.display()))?;
+        let frozen = Frozen { thaw: Some((file, thaw)) };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !std::fs::read_to_string(&done.0).is_ok_and(|s| s.lines().any(|l| l.trim() == done.1)) {
+            if std::time::Instant::now() > deadline {
+                return Err(format!("pausing {id}: its processes did not freeze within 10 s"));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        Ok(frozen)
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        if let Some((file, thaw)) = self.thaw.take() {
+            let _ = std::fs::write(file, thaw);
+        }
+    }
 }
 
 /// Kills what is left of a container whose monitor died (its processes outlive it):

@@ -254,6 +254,104 @@ fn build(caps: &[String], native: &Native, kernel: Option<(u32, u32)>) -> LinuxS
     seccomp
 }
 
+/// A profile file as `docker run --security-opt seccomp=FILE` takes it: docker's format (OCI's plus `archMap`,
+/// `name`, and `includes`/`excludes` per rule), resolved for a container with these capabilities on this machine
+/// as 20.10's `setupSeccomp` does. The error is the reason alone.
+pub fn from_docker_json(text: &str, capabilities: &[String]) -> Result<LinuxSeccomp, String> {
+    use serde_json::{Map, Value};
+    let profile: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let Value::Object(profile) = profile else { return Err("the profile is not a JSON object".into()) };
+    let mut out = Map::new();
+    for key in ["defaultAction", "defaultErrnoRet", "flags", "listenerPath", "listenerMetadata"] {
+        if let Some(v) = profile.get(key).filter(|v| !v.is_null()) {
+            out.insert(key.into(), v.clone());
+        }
+    }
+    let listed = |key: &str| profile.get(key).and_then(Value::as_array).filter(|a| !a.is_empty());
+    match (listed("architectures"), listed("archMap")) {
+        (Some(_), Some(_)) => {
+            return Err("'architectures' and 'archMap' were specified in the seccomp profile, use either \
+                        'architectures' or 'archMap'"
+                .into())
+        }
+        (Some(arches), None) => {
+            out.insert("architectures".into(), Value::Array(arches.clone()));
+        }
+        (None, Some(map)) => {
+            // The entry for this machine's architecture: it and its compatible ones.
+            let native = NATIVE.architectures.first().and_then(|a| serde_json::to_value(a).ok());
+            if let Some(entry) = map.iter().find(|e| native.as_ref().is_some_and(|n| &e["architecture"] == n)) {
+                let mut arches = vec![entry["architecture"].clone()];
+                arches.extend(entry["subArchitectures"].as_array().cloned().unwrap_or_default());
+                out.insert("architectures".into(), Value::Array(arches));
+            }
+        }
+        (None, None) => {}
+    }
+    let kernel = running_kernel();
+    let mut syscalls = Vec::new();
+    for rule in profile.get("syscalls").and_then(Value::as_array).into_iter().flatten() {
+        let names = match (rule.get("name").and_then(Value::as_str), listed_in(rule, "names")) {
+            (Some(_), Some(_)) => {
+                return Err(
+                    "'name' and 'names' were specified in the seccomp profile, use either 'name' or 'names'".into()
+                )
+            }
+            (Some(name), None) => vec![Value::String(name.into())],
+            (None, Some(names)) => names.clone(),
+            (None, None) => continue,
+        };
+        let includes = Conditions::read(rule, "includes")?;
+        let excludes = Conditions::read(rule, "excludes")?;
+        let has = |cap: &String| capabilities.contains(cap);
+        let kernel_at_least = |min: (u32, u32)| kernel.is_none_or(|k| k >= min);
+        let excluded = excludes.arches.iter().any(|a| a == NATIVE.go_arch)
+            || excludes.caps.iter().any(has)
+            || excludes.min_kernel.is_some_and(kernel_at_least);
+        let included = (includes.arches.is_empty() || includes.arches.iter().any(|a| a == NATIVE.go_arch))
+            && includes.caps.iter().all(has)
+            && includes.min_kernel.is_none_or(kernel_at_least);
+        if excluded || !included {
+            continue;
+        }
+        let mut oci = Map::new();
+        oci.insert("names".into(), Value::Array(names));
+        for key in ["action", "errnoRet", "args"] {
+            if let Some(v) = rule.get(key).filter(|v| !v.is_null()) {
+                oci.insert(key.into(), v.clone());
+            }
+        }
+        syscalls.push(Value::Object(oci));
+    }
+    out.insert("syscalls".into(), Value::Array(syscalls));
+    serde_json::from_value(Value::Object(out)).map_err(|e| e.to_string())
+}
+
+fn listed_in<'a>(v: &'a serde_json::Value, key: &str) -> Option<&'a Vec<serde_json::Value>> {
+    v.get(key).and_then(serde_json::Value::as_array).filter(|a| !a.is_empty())
+}
+
+/// A rule's `includes` or `excludes` in a profile file.
+struct Conditions {
+    caps: Vec<String>,
+    arches: Vec<String>,
+    min_kernel: Option<(u32, u32)>,
+}
+
+impl Conditions {
+    fn read(rule: &serde_json::Value, key: &str) -> Result<Conditions, String> {
+        let c = &rule[key];
+        let strings = |v: &serde_json::Value| -> Vec<String> {
+            v.as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect()).unwrap_or_default()
+        };
+        let min_kernel = match c["minKernel"].as_str() {
+            Some(k) => Some(parse_release(k).ok_or_else(|| format!("invalid minKernel {k:?}"))?),
+            None => None,
+        };
+        Ok(Conditions { caps: strings(&c["caps"]), arches: strings(&c["arches"]), min_kernel })
+    }
+}
+
 /// The running kernel's (major, minor), which decides rules with a minimum kernel, as in docker.
 fn running_kernel() -> Option<(u32, u32)> {
     parse_release(&std::fs::read_to_string("/proc/sys/kernel/osrelease").ok()?)
@@ -530,5 +628,64 @@ mod tests {
         assert_eq!(parse_release("4.8"), Some((4, 8)));
         assert_eq!(parse_release("garbage"), None);
         assert_eq!(parse_release("5"), None);
+    }
+
+    #[test]
+    fn docker_profile_files_resolve_for_the_container() {
+        let caps = vec!["CAP_CHOWN".to_string()];
+        let text = r#"{
+            "defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 38,
+            "archMap": [{"architecture": "SCMP_ARCH_X86_64", "subArchitectures": ["SCMP_ARCH_X86", "SCMP_ARCH_X32"]},
+                        {"architecture": "SCMP_ARCH_AARCH64", "subArchitectures": ["SCMP_ARCH_ARM"]}],
+            "syscalls": [
+                {"names": ["read", "write"], "action": "SCMP_ACT_ALLOW", "comment": "always"},
+                {"name": "mount", "action": "SCMP_ACT_ALLOW", "includes": {"caps": ["CAP_SYS_ADMIN"]}},
+                {"names": ["chown"], "action": "SCMP_ACT_ALLOW", "includes": {"caps": ["CAP_CHOWN"], "minKernel": "3.0"}},
+                {"names": ["ptrace"], "action": "SCMP_ACT_ALLOW", "excludes": {"caps": ["CAP_CHOWN"]}},
+                {"names": ["personality"], "action": "SCMP_ACT_ALLOW",
+                 "args": [{"index": 0, "value": 8, "valueTwo": 0, "op": "SCMP_CMP_EQ"}]}
+            ]}"#;
+        let p = from_docker_json(text, &caps).unwrap();
+        assert_eq!(p.default_errno_ret(), Some(38));
+        let names: Vec<&str> = rules(&p).iter().flat_map(|r| r.names().iter().map(String::as_str)).collect();
+        assert_eq!(names, ["read", "write", "chown", "personality"]);
+        assert_eq!(rules(&p)[2].args().as_ref().map(Vec::len), Some(1));
+        if cfg!(target_arch = "x86_64") {
+            assert_eq!(
+                p.architectures().clone().unwrap_or_default(),
+                [Arch::ScmpArchX86_64, Arch::ScmpArchX86, Arch::ScmpArchX32]
+            );
+        }
+        // An OCI profile reads as itself.
+        let oci = r#"{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
+                      "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]}"#;
+        let p = from_docker_json(oci, &caps).unwrap();
+        assert_eq!(p.default_action(), LinuxSeccompAction::ScmpActAllow);
+        assert_eq!(rules(&p)[0].names(), &["mkdir".to_string()]);
+    }
+
+    #[test]
+    fn bad_profile_files_say_why() {
+        let caps = Vec::new();
+        for (text, why) in [
+            ("{", "EOF"),
+            ("[]", "not a JSON object"),
+            (r#"{"defaultAction": "SCMP_ACT_NOPE"}"#, "unknown variant"),
+            (
+                r#"{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86"], "archMap": [{"architecture": "SCMP_ARCH_X86"}]}"#,
+                "use either 'architectures' or 'archMap'",
+            ),
+            (
+                r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"name": "a", "names": ["b"], "action": "SCMP_ACT_ALLOW"}]}"#,
+                "use either 'name' or 'names'",
+            ),
+            (
+                r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["b"], "action": "SCMP_ACT_ALLOW", "includes": {"minKernel": "x"}}]}"#,
+                "invalid minKernel",
+            ),
+        ] {
+            let e = from_docker_json(text, &caps).unwrap_err();
+            assert!(e.contains(why), "{text}: {e}");
+        }
     }
 }

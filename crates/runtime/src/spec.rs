@@ -111,7 +111,11 @@ pub struct Mount {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MountKind {
     Bind,
-    Tmpfs,
+    /// Size in bytes and mode, the kernel's defaults when absent.
+    Tmpfs {
+        size: Option<i64>,
+        mode: Option<u32>,
+    },
 }
 
 /// The numeric identity a process runs as.
@@ -242,18 +246,20 @@ impl ContainerSpec {
                    "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]}),
         ];
         for m in &self.mounts {
-            let mut options: Vec<&str> = Vec::new();
+            let mut options: Vec<String> = Vec::new();
             let (kind, source) = match m.kind {
                 MountKind::Bind => {
-                    options.extend(["rbind", "rprivate"]);
+                    options.extend(["rbind".into(), "rprivate".into()]);
                     ("bind", m.source.to_string_lossy().into_owned())
                 }
-                MountKind::Tmpfs => {
-                    options.extend(["nosuid", "nodev", "noexec"]);
+                MountKind::Tmpfs { size, mode } => {
+                    options.extend(["nosuid".into(), "nodev".into(), "noexec".into()]);
+                    options.extend(size.map(|s| format!("size={s}")));
+                    options.extend(mode.map(|m| format!("mode={m:o}")));
                     ("tmpfs", "tmpfs".to_string())
                 }
             };
-            options.push(if m.readonly { "ro" } else { "rw" });
+            options.push(if m.readonly { "ro" } else { "rw" }.into());
             mounts.push(json!({"destination": m.destination, "type": kind, "source": source, "options": options}));
         }
         let mut linux = json!({

@@ -5,13 +5,12 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::Duration;
 
 use gantry_image::{Digest, ImageConfig};
 use gantry_runtime::container::{
-    monitor_alive, remove_files, signal_process, wait_monitor, Bind, ContainerConfig, RestartPolicy, State, Status,
+    monitor_alive, remove_files, signal_process, wait_monitor, ContainerConfig, RestartPolicy, State, Status,
     STOP_REQUESTED,
 };
 use gantry_runtime::executor::HELPER_ARG;
@@ -29,6 +28,8 @@ use crate::error::{msg, print_error, CliError};
 use crate::format::units::human_duration;
 use crate::format::{render, Format};
 use crate::views;
+
+mod mounts;
 
 /// docker's exit status when the container could not be created or started.
 const FAILED: u8 = 125;
@@ -104,59 +105,63 @@ fn environment(image_env: &[String], a: &RunArgs) -> Result<Vec<String>, CliErro
     Ok(env)
 }
 
-/// `-v` values: `/host:/ctr[:ro|rw]` binds a host path, `name:/ctr` a named volume
-/// (created if missing); then an anonymous volume for each VOLUME of the image that
-/// no `-v` covers, as docker makes them.
-fn binds(ctx: &Ctx, volumes: &[String], image_volumes: &[String]) -> Result<Vec<Bind>, CliError> {
-    let mut out = Vec::new();
-    for v in volumes {
-        let parts: Vec<&str> = v.split(':').collect();
-        let (src, dst, mode) = match parts[..] {
-            [src, dst] => (src, dst, ""),
-            [src, dst, mode] => (src, dst, mode),
-            _ => return Err(usage(format!("invalid volume specification: '{v}'"))),
-        };
-        if !dst.starts_with('/') {
-            return Err(usage(format!("invalid volume specification: '{v}': invalid mount config for type \"bind\": invalid mount path: '{dst}' mount path must be absolute")));
-        }
-        let readonly = match mode {
-            "" | "rw" => false,
-            "ro" => true,
-            other => return Err(usage(format!("invalid mode: {other}"))),
-        };
-        if src.starts_with('/') {
-            let source = PathBuf::from(src);
-            if !source.exists() {
-                // docker creates a missing bind source directory.
-                std::fs::create_dir_all(&source).map_err(|e| usage(format!("{src}: {e}")))?;
+/// The image `run` and `create` use: pulled first when the store lacks it (always,
+/// with `--pull always`), as docker does.
+fn image_for_run(ctx: &mut Ctx, image: &str, a: &RunArgs) -> Result<Digest, CliError> {
+    match (a.pull.as_str(), ctx.store.resolve(image)) {
+        ("always", _) => {}
+        (_, Ok((id, _))) => return Ok(id),
+        (_, Err(StoreError::NoSuchImage(_))) => {
+            let reference = gantry_image::Reference::parse(image).map_err(|e| usage(e.to_string()))?;
+            let tagged = if reference.tag().is_none() && reference.digest().is_none() {
+                reference.with_default_tag()
+            } else {
+                reference
+            };
+            if a.pull == "never" {
+                return Err(usage(format!("No such image: {}", tagged.familiar())));
             }
-            out.push(Bind { source, destination: dst.to_string(), readonly, volume: None });
-        } else {
-            let vol = ctx
-                .store
-                .create_volume(&super::volumes::new_volume(Some(src), BTreeMap::new()))
-                .map_err(|e| usage(e.to_string()))?;
-            out.push(Bind {
-                source: ctx.store.volume_path(&vol.name),
-                destination: dst.to_string(),
-                readonly,
-                volume: Some(vol.name),
-            });
+            eprintln!("Unable to find image '{}' locally", tagged.familiar());
         }
+        (_, Err(e)) => return Err(e.into()),
     }
-    for path in image_volumes {
-        if out.iter().any(|b| b.destination.trim_end_matches('/') == path.trim_end_matches('/')) {
+    super::registry::pull_for_run(ctx, image, a.platform.as_deref(), a.quiet)?;
+    Ok(ctx.store.resolve(image)?.0)
+}
+
+/// `--security-opt` values as docker takes them: `no-new-privileges[:=]BOOL` and
+/// `seccomp=unconfined|FILE` (the file's JSON is kept, as docker keeps it);
+/// `apparmor=` and `label=` are accepted and change nothing (gantry applies neither
+/// AppArmor nor SELinux, like docker on a host without them).
+fn security_opts(opts: &[String]) -> Result<(bool, Option<String>), CliError> {
+    let (mut no_new_privileges, mut seccomp) = (false, None);
+    for opt in opts {
+        if opt == "no-new-privileges" {
+            no_new_privileges = true;
             continue;
         }
-        let vol = ctx.store.create_volume(&super::volumes::new_volume(None, BTreeMap::new()))?;
-        out.push(Bind {
-            source: ctx.store.volume_path(&vol.name),
-            destination: path.clone(),
-            readonly: false,
-            volume: Some(vol.name),
-        });
+        let Some((key, value)) = opt.split_once(['=', ':']) else {
+            return Err(usage(format!("Invalid --security-opt: {opt:?}")));
+        };
+        match key {
+            "no-new-privileges" => {
+                no_new_privileges = match value {
+                    "1" | "t" | "T" | "TRUE" | "true" | "True" => true,
+                    "0" | "f" | "F" | "FALSE" | "false" | "False" => false,
+                    _ => return Err(usage(format!("invalid --security-opt 2: {opt:?}"))),
+                }
+            }
+            "seccomp" if value == "unconfined" => seccomp = Some(value.to_string()),
+            "seccomp" => {
+                let text = std::fs::read_to_string(value)
+                    .map_err(|e| usage(format!("opening seccomp profile ({value}) failed: {e}")))?;
+                seccomp = Some(text);
+            }
+            "apparmor" | "label" => {}
+            _ => return Err(usage(format!("invalid --security-opt 2: {opt:?}"))),
+        }
     }
-    Ok(out)
+    Ok((no_new_privileges, seccomp))
 }
 
 /// Removes the anonymous volumes a removed container had, unless another uses them.
@@ -175,10 +180,7 @@ fn create(ctx: &mut Ctx, a: &RunArgs) -> Result<ContainerRecord, CliError> {
     let [image, command @ ..] = &a.image_and_command[..] else {
         return Err(usage("\"create\" requires at least 1 argument."));
     };
-    let (image_id, _) = ctx.store.resolve(image).map_err(|e| match e {
-        StoreError::NoSuchImage(_) => usage(format!("No such image: {image} (pulling is not implemented yet)")),
-        other => other.into(),
-    })?;
+    let image_id = image_for_run(ctx, image, a)?;
     let cfg_bytes = ctx.store.read_blob(&image_id)?;
     let icfg = ImageConfig::parse(&cfg_bytes).map_err(|e| msg(format!("image {}: {e}", image_id.short())))?;
     let c = icfg.config.clone().unwrap_or_default();
@@ -252,6 +254,9 @@ fn create(ctx: &mut Ctx, a: &RunArgs) -> Result<ContainerRecord, CliError> {
             }
         },
     };
+    let image_volumes: Vec<String> = c.volumes.clone().unwrap_or_default().into_keys().collect();
+    let mounts = mounts::mounts(ctx, &a.volume, &a.mount, &image_volumes)?;
+    let (no_new_privileges, seccomp) = security_opts(&a.security_opt)?;
     let cfg = ContainerConfig {
         path,
         args: argv,
@@ -264,7 +269,8 @@ fn create(ctx: &mut Ctx, a: &RunArgs) -> Result<ContainerRecord, CliError> {
         network: network.into(),
         tty: a.tty,
         open_stdin: a.interactive,
-        binds: binds(ctx, &a.volume, &c.volumes.clone().unwrap_or_default().into_keys().collect::<Vec<_>>())?,
+        binds: mounts.binds,
+        tmpfs: mounts.tmpfs,
         readonly_rootfs: a.read_only,
         privileged: a.privileged,
         cap_add: a.cap_add.clone(),
@@ -280,6 +286,9 @@ fn create(ctx: &mut Ctx, a: &RunArgs) -> Result<ContainerRecord, CliError> {
         runtime: ctx.runtime.clone(),
         init: a.init,
         ports,
+        security_opt: a.security_opt.clone(),
+        no_new_privileges,
+        seccomp,
     };
     // Capabilities are checked now, not when it starts.
     let caps = gantry_runtime::ContainerSpec {
@@ -288,7 +297,11 @@ fn create(ctx: &mut Ctx, a: &RunArgs) -> Result<ContainerRecord, CliError> {
         privileged: cfg.privileged,
         ..Default::default()
     };
-    caps.capabilities().map_err(|e| usage(e.to_string()))?;
+    let caps = caps.capabilities().map_err(|e| usage(e.to_string()))?;
+    if let Some(profile) = cfg.seccomp.as_deref().filter(|p| *p != "unconfined") {
+        gantry_runtime::seccomp::from_docker_json(profile, &caps)
+            .map_err(|e| usage(format!("Decoding seccomp profile failed: {e}")))?;
+    }
     let id: String = (0..4).map(|_| format!("{:016x}", rand::random::<u64>())).collect();
     let rec = ContainerRecord {
         id: id.clone(),
@@ -821,7 +834,13 @@ pub fn commit(ctx: &mut Ctx, a: &CommitArgs) -> Result<(), CliError> {
     let parent = ImageConfig::parse(&ctx.store.read_blob(&rec.image_id)?)
         .map_err(|e| msg(format!("image {}: {e}", rec.image_id.short())))?;
     let binds: Vec<String> = cfg.binds.iter().map(|b| b.destination.clone()).collect();
+    // Paused while its changes are read, unless told otherwise, as docker does.
+    let paused = match (a.pause, running(ctx, &rec)?.status) {
+        (true, Status::Running) => Some(gantry_runtime::container::Frozen::freeze(&rec.id).map_err(msg)?),
+        _ => None,
+    };
     let layer = gantry_runtime::commit::commit_layer(&ctx.store, &rec, &binds).map_err(|e| msg(e.to_string()))?;
+    drop(paused);
     let mut image = parent.clone();
     let mut c = parent.config.clone().unwrap_or_default();
     c.cmd = (!cfg.cmd.is_empty()).then(|| cfg.cmd.clone());

@@ -15,6 +15,7 @@ use super::{print, Ctx};
 use crate::cli::{LoginArgs, LogoutArgs, PullArgs, PushArgs, SearchArgs};
 use crate::error::{msg, CliError};
 use crate::format::table::{render, Format};
+use crate::progress::Out;
 
 /// A runtime for one command: registry work is network-bound, the CPU-heavy parts run
 /// on tokio's blocking threads.
@@ -86,17 +87,18 @@ async fn pull_tagged(
     reference: &Reference,
     platform: Option<Platform>,
     quiet: bool,
+    out: Out,
 ) -> Result<(), CliError> {
     let what = gantry_registry::manifest::reference_in_repository(reference);
     if !quiet {
-        print(&format!("{what}: Pulling from {}\n", reference.path()));
+        out.print(&format!("{what}: Pulling from {}\n", reference.path()));
     }
-    let progress = crate::progress::for_stdout(quiet);
+    let progress = crate::progress::display(out, quiet);
     let opts = PullOptions { platform, concurrency: settings.max_concurrent_downloads, progress: progress.as_ref() };
     let pulled = gantry_registry::pull::pull(&mut ctx.store, reg, reference, &opts).await?;
     if !quiet {
         let status = if pulled.changed { "Downloaded newer image" } else { "Image is up to date" };
-        print(&format!("Digest: {}\nStatus: {status} for {}\n", pulled.digest, reference.familiar()));
+        out.print(&format!("Digest: {}\nStatus: {status} for {}\n", pulled.digest, reference.familiar()));
     }
     Ok(())
 }
@@ -127,13 +129,28 @@ pub fn pull(ctx: &mut Ctx, a: &PullArgs) -> Result<(), CliError> {
             vec![reference.clone()]
         };
         for t in &targets {
-            pull_tagged(ctx, &settings, &reg, t, platform.clone(), a.quiet).await?;
+            pull_tagged(ctx, &settings, &reg, t, platform.clone(), a.quiet, Out::Stdout).await?;
         }
         Ok::<_, CliError>(())
     })?;
     // docker's last line: the canonical reference.
     print(&format!("{reference}\n"));
     Ok(())
+}
+
+/// `run` and `create` pulling their image, as docker does when it is missing (or
+/// always, with `--pull always`): the pull's lines go to stderr.
+pub fn pull_for_run(ctx: &mut Ctx, name: &str, platform: Option<&str>, quiet: bool) -> Result<(), CliError> {
+    let mut reference = Reference::parse(name)?;
+    if reference.tag().is_none() && reference.digest().is_none() {
+        reference = reference.with_default_tag();
+    }
+    let platform = platform.map(Platform::parse).transpose().map_err(|e| msg(e.to_string()))?;
+    let settings = Settings::load()?;
+    runtime()?.block_on(async {
+        let reg = connect(ctx, &settings, reference.domain(), None, false).await?;
+        pull_tagged(ctx, &settings, &reg, &reference, platform, quiet, Out::Stderr).await
+    })
 }
 
 pub fn push(ctx: &mut Ctx, a: &PushArgs) -> Result<(), CliError> {
@@ -181,7 +198,7 @@ pub fn push(ctx: &mut Ctx, a: &PushArgs) -> Result<(), CliError> {
     rt.block_on(async {
         let reg = connect(ctx, &settings, reference.domain(), a.tls.tls_verify, true).await?;
         for (id, t) in &targets {
-            let progress = crate::progress::for_stdout(a.quiet);
+            let progress = crate::progress::display(Out::Stdout, a.quiet);
             let opts = PushOptions {
                 concurrency: settings.max_concurrent_uploads,
                 chunk_size: settings.upload_chunk_size,
