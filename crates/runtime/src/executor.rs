@@ -36,6 +36,12 @@ impl Executor {
         PathBuf::from("/run/gantry").join(&hex[..12])
     }
 
+    /// Where compiled seccomp programs are kept: one directory for every store, as a
+    /// program is named by its profile's digest (cleared at boot with the rest of /run).
+    pub fn program_cache() -> PathBuf {
+        PathBuf::from("/run/gantry/seccomp")
+    }
+
     /// The command that runs the container `id` of `bundle` in the foreground; the
     /// caller chooses its stdio. It exits with the container's status (128 + signal
     /// when killed by one).

@@ -164,7 +164,7 @@ fn exec(args: &[String]) -> Result<i32, (String, i32)> {
     let container =
         libcontainer::container::Container::load(root.join(&id)).map_err(|e| (format!("container {id}: {e}"), 125))?;
     let workload =
-        Workload::split_process(&mut spec, container.bundle(), &root).map_err(|e| (format!("exec: {e}"), 125))?;
+        Workload::split_process(&mut spec, container.bundle()).map_err(|e| (format!("exec: {e}"), 125))?;
     let split_process = process.with_extension("libcontainer.json");
     let process = if workload.is_split() {
         serde_json::to_vec(&spec)
@@ -218,7 +218,7 @@ fn run(args: &[String]) -> Result<i32, (String, i32)> {
         })?;
     }
     std::fs::create_dir_all(&a.root).map_err(|e| (format!("{}: {e}", a.root.display()), 125))?;
-    let (bundle, workload) = Workload::prepare(&a.bundle, &spec, &a.root).map_err(|e| (e, 125))?;
+    let (bundle, workload) = Workload::prepare(&a.bundle, &spec).map_err(|e| (e, 125))?;
     let failed = |what: &str, e: libcontainer::error::LibcontainerError| (format!("{what}: {e}"), 125);
     let mut container = ContainerBuilder::new(a.id.clone(), SyscallType::default())
         .with_executor(workload)

@@ -321,7 +321,7 @@ fn run_once(
     let (pid, waited_pid) = match &cfg.runtime {
         None => {
             let _ = delete_stale(&state_root, id);
-            let (bundle, workload) = Workload::prepare(dir, &oci, &state_root).map_err(|e| (e, 125))?;
+            let (bundle, workload) = Workload::prepare(dir, &oci).map_err(|e| (e, 125))?;
             let mut builder = ContainerBuilder::new(id.to_string(), SyscallType::default())
                 .with_executor(workload)
                 .with_root_path(&state_root)

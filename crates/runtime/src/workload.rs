@@ -29,10 +29,10 @@ pub struct Workload {
 impl Workload {
     /// The bundle libcontainer is to run for `bundle` (whose configuration is `spec`)
     /// and the executor that finishes it: `bundle` itself, or its split form when the
-    /// seccomp program can be cached in the runtime's `state` directory.
-    pub fn prepare(bundle: &Path, spec: &Spec, state: &Path) -> Result<(PathBuf, Workload), String> {
+    /// seccomp program can be cached.
+    pub fn prepare(bundle: &Path, spec: &Spec) -> Result<(PathBuf, Workload), String> {
         let mut split = spec.clone();
-        let workload = Workload::split(&mut split, state)?;
+        let workload = Workload::split(&mut split)?;
         if !workload.is_split() {
             return Ok((bundle.to_path_buf(), workload));
         }
@@ -52,8 +52,8 @@ impl Workload {
 
     /// Takes the seccomp profile out of `spec` when its program can be cached, and
     /// lets the process keep the capabilities it needs to install it.
-    fn split(spec: &mut Spec, state: &Path) -> Result<Workload, String> {
-        let Some(program) = profile_program(spec, state)? else {
+    fn split(spec: &mut Spec) -> Result<Workload, String> {
+        let Some(program) = profile_program(spec)? else {
             return Ok(Workload::default());
         };
         if let Some(linux) = spec.linux_mut() {
@@ -68,13 +68,13 @@ impl Workload {
 
     /// For a process joining a container whose bundle was split: the container's
     /// program (from its original bundle) and the process's capabilities.
-    pub fn split_process(process: &mut Process, split_bundle: &Path, state: &Path) -> Result<Workload, String> {
+    pub fn split_process(process: &mut Process, split_bundle: &Path) -> Result<Workload, String> {
         let Some(bundle) = original_bundle(split_bundle) else {
             return Ok(Workload::default());
         };
         let path = bundle.join("config.json");
         let spec = Spec::load(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let Some(program) = profile_program(&spec, state)? else {
+        let Some(program) = profile_program(&spec)? else {
             return Ok(Workload::default());
         };
         let mut w = Workload { program: Some(Arc::new(program)), capabilities: None };
@@ -103,11 +103,10 @@ impl Workload {
     }
 }
 
-/// The program of `spec`'s seccomp profile, if it has one gantry compiles; programs
-/// are kept in the runtime's `state` directory.
-fn profile_program(spec: &Spec, state: &Path) -> Result<Option<Program>, String> {
+/// The program of `spec`'s seccomp profile, if it has one gantry compiles.
+fn profile_program(spec: &Spec) -> Result<Option<Program>, String> {
     match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
-        Some(profile) => Program::cached(profile, &state.join("seccomp")),
+        Some(profile) => Program::cached(profile, &crate::Executor::program_cache()),
         None => Ok(None),
     }
 }

@@ -45,12 +45,28 @@ pub struct Gantry {
     _tmp: Option<tempfile::TempDir>,
 }
 
+impl Drop for Gantry {
+    /// A temporary store takes its runtime state directory (in /run) with it.
+    fn drop(&mut self) {
+        if self._tmp.is_some() {
+            let _ = std::fs::remove_dir_all(self.state_dir());
+        }
+    }
+}
+
 impl Gantry {
     /// A gantry on a fresh temporary root, removed when dropped.
     pub fn new(bin: impl Into<PathBuf>) -> Gantry {
         let tmp = tempfile::Builder::new().prefix("gantry-test-").tempdir().expect("create temp root");
         let root = tmp.path().join("root");
         Gantry { bin: bin.into(), root, _tmp: Some(tmp) }
+    }
+
+    /// The runtime's state directory of this store (gantry's `Executor::state_dir`).
+    fn state_dir(&self) -> PathBuf {
+        let mut h = gantry_image::Sha256::new();
+        h.update(self.root.as_os_str().as_encoded_bytes());
+        PathBuf::from("/run/gantry").join(&h.finish().hex()[..12])
     }
 
     /// A gantry on a root that the caller owns (several processes sharing one store).
