@@ -455,6 +455,12 @@ pub struct LogsArgs {
     /// Show logs since timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m for 42 minutes)
     #[arg(long)]
     pub since: Option<String>,
+    /// Show logs before a timestamp (e.g. 2013-01-02T13:23:37Z) or relative (e.g. 42m for 42 minutes)
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Show extra details provided to logs
+    #[arg(long)]
+    pub details: bool,
     #[arg(value_name = "CONTAINER")]
     pub container: String,
 }
@@ -470,6 +476,9 @@ pub struct ContainerPruneArgs {
     /// Do not prompt for confirmation
     #[arg(short, long)]
     pub force: bool,
+    /// Provide filter values (e.g. 'until=<timestamp>', 'label=<key>=<value>')
+    #[arg(long = "filter", value_name = "filter")]
+    pub filter: Vec<String>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -212,6 +212,11 @@ fn logs_follow_and_tail() {
     assert_eq!(s.g.ok(&["logs", "--since", "2099-01-01T00:00:00Z", "talker"]), "");
     let stamped = s.g.ok(&["logs", "-t", "--tail", "1", "talker"]);
     assert!(stamped.ends_with("Z line3\n") && stamped.starts_with("20"), "{stamped}");
+    // --until: what came before a time; the second line's time keeps the first two.
+    let second = s.g.ok(&["logs", "-t", "talker"]).lines().nth(1).unwrap().split(' ').next().unwrap().to_string();
+    assert_eq!(s.g.ok(&["logs", "--until", &second, "talker"]), "line1\nline2\n");
+    assert_eq!(s.g.ok(&["logs", "--until", "2000-01-01T00:00:00Z", "talker"]), "");
+    assert_eq!(s.g.ok(&["logs", "--details", "--since", "1h", "--until", "0s", "talker"]), "line1\nline2\nline3\n");
     s.g.ok(&["rm", "talker"]);
 }
 

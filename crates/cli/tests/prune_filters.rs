@@ -161,6 +161,27 @@ fn container_prune_lists_only_what_it_removed_with_the_space() {
     assert!(out.contains('\n') && id_of_text(&out).len() == 64, "{out}");
 }
 
+#[test]
+fn container_and_volume_prune_take_filters() {
+    let s = env();
+    s.g.ok(&["create", "--name", "web", "--label", "tier=web", "busybox", "true"]);
+    s.g.ok(&["create", "--name", "db", "--label", "tier=db", "busybox", "true"]);
+    s.g.ok(&["volume", "create", "--label", "tier=web", "wv"]);
+    s.g.ok(&["volume", "create", "dv"]);
+    assert_eq!(s.g.ok(&["container", "prune", "-f", "--filter", "until=1h"]), "Total reclaimed space: 0B\n");
+    let web = id(&s.g, "web");
+    let out = s.g.ok(&["container", "prune", "-f", "--filter", "label=tier=web"]);
+    assert_eq!(out, format!("Deleted Containers:\n{web}\n\nTotal reclaimed space: 0B\n"));
+    assert_eq!(names(&s.g, &[]), ["db"]);
+    let out = s.g.ok(&["volume", "prune", "-f", "--filter", "label!=tier"]);
+    assert_eq!(out, "Deleted Volumes:\ndv\n\nTotal reclaimed space: 0B\n");
+    let r = s.g.run(&["volume", "prune", "-f", "--filter", "until=1h"]);
+    assert_one_error_line(&r.stderr, "Invalid filter 'until'");
+    let r = s.g.run(&["container", "prune", "-f", "--filter", "color=red"]);
+    assert_one_error_line(&r.stderr, "Invalid filter 'color'");
+    assert_eq!(s.g.ok(&["volume", "ls", "-q"]), "wv\n");
+}
+
 fn id_of_text(s: &str) -> String {
     s.lines().nth(1).unwrap_or("").to_string()
 }

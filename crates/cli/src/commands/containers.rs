@@ -648,10 +648,11 @@ pub fn rm(ctx: &mut Ctx, a: &RmArgs) -> Result<(), CliError> {
 }
 
 pub fn prune(ctx: &mut Ctx, a: &ContainerPruneArgs) -> Result<(), CliError> {
+    let filters = Filters::parse(&a.filter, &["until", "label", "label!"])?;
     if !a.force && !confirm("WARNING! This will remove all stopped containers.\nAre you sure you want to continue?") {
         return Ok(());
     }
-    let pruned = prune_stopped(ctx, &Filters::default())?;
+    let pruned = prune_stopped(ctx, &filters)?;
     print(&format!("{}Total reclaimed space: {}\n", pruned.section("Deleted Containers:"), pruned.human()));
     Ok(())
 }
@@ -1176,10 +1177,20 @@ fn since_cutoff(s: &str) -> Result<chrono::DateTime<chrono::Utc>, CliError> {
     Ok(chrono::Utc::now() - chrono::Duration::milliseconds((secs * 1000.0) as i64))
 }
 
-fn write_entry(v: &Value, timestamps: bool) {
+fn write_entry(v: &Value, a: &LogsArgs) {
     use std::io::Write;
-    let text = v["log"].as_str().unwrap_or("");
-    let line = if timestamps { format!("{} {text}", v["time"].as_str().unwrap_or("")) } else { text.to_string() };
+    let mut line = String::new();
+    if a.timestamps {
+        line.push_str(v["time"].as_str().unwrap_or(""));
+        line.push(' ');
+    }
+    // --details: the entry's extra attributes, as `k=v,k2=v2 `.
+    if let Some(attrs) = v["attrs"].as_object().filter(|m| a.details && !m.is_empty()) {
+        let pairs: Vec<String> = attrs.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect();
+        line.push_str(&pairs.join(","));
+        line.push(' ');
+    }
+    line.push_str(v["log"].as_str().unwrap_or(""));
     if v["stream"] == "stderr" {
         let _ = std::io::stderr().write_all(line.as_bytes());
     } else {
@@ -1197,7 +1208,10 @@ pub fn logs(ctx: &Ctx, a: &LogsArgs) -> Result<(), CliError> {
         n => Some(n.parse::<i64>().map(|n| n.max(0) as usize).map_err(|_| usage(format!("invalid tail value: {n}")))?),
     };
     let cutoff = a.since.as_deref().map(since_cutoff).transpose()?;
-    let keep = |v: &Value| cutoff.is_none_or(|c| v["time"].as_str().and_then(parse_time).is_some_and(|t| t >= c));
+    let until = a.until.as_deref().map(since_cutoff).transpose()?;
+    let time = |v: &Value| v["time"].as_str().and_then(parse_time);
+    let after_until = |v: &Value| until.is_some_and(|u| time(v).is_some_and(|t| t > u));
+    let keep = |v: &Value| cutoff.is_none_or(|c| time(v).is_some_and(|t| t >= c)) && !after_until(v);
     let mut file = match std::fs::File::open(&path) {
         Ok(f) => Some(f),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
@@ -1221,7 +1235,7 @@ pub fn logs(ctx: &Ctx, a: &LogsArgs) -> Result<(), CliError> {
         }
         let skip = tail.map_or(0, |t| entries.len().saturating_sub(t));
         for v in &entries[skip..] {
-            write_entry(v, a.timestamps);
+            write_entry(v, a);
         }
     }
     if !a.follow {
@@ -1242,12 +1256,16 @@ pub fn logs(ctx: &Ctx, a: &LogsArgs) -> Result<(), CliError> {
                 }
                 offset += line.len() as u64;
                 if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                    write_entry(&v, a.timestamps);
+                    if after_until(&v) {
+                        return Ok(());
+                    }
+                    write_entry(&v, a);
                 }
                 line.clear();
             }
         }
-        if !alive {
+        // Following stops with the container, or once --until has passed.
+        if !alive || until.is_some_and(|u| chrono::Utc::now() > u) {
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(50));

@@ -156,10 +156,11 @@ pub fn rm(ctx: &Ctx, a: &VolumeRmArgs) -> Result<(), CliError> {
 
 /// docker 20.10's prune: every local volume no container uses.
 pub fn prune(ctx: &Ctx, a: &ContainerPruneArgs) -> Result<(), CliError> {
+    let filters = Filters::parse(&a.filter, &["label", "label!"])?;
     if !a.force && !confirm("WARNING! This will remove all local volumes not used by at least one container.\nAre you sure you want to continue?") {
         return Ok(());
     }
-    let pruned = prune_unused(ctx, &Filters::default())?;
+    let pruned = prune_unused(ctx, &filters)?;
     print(&format!("{}Total reclaimed space: {}\n", pruned.section("Deleted Volumes:"), pruned.human()));
     Ok(())
 }
