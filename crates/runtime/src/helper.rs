@@ -163,8 +163,7 @@ fn exec(args: &[String]) -> Result<i32, (String, i32)> {
     // A container started from a split bundle: so is the process joining it.
     let container =
         libcontainer::container::Container::load(root.join(&id)).map_err(|e| (format!("container {id}: {e}"), 125))?;
-    let workload =
-        Workload::split_process(&mut spec, container.bundle()).map_err(|e| (format!("exec: {e}"), 125))?;
+    let workload = Workload::split_process(&mut spec, container.bundle()).map_err(|e| (format!("exec: {e}"), 125))?;
     let split_process = process.with_extension("libcontainer.json");
     let process = if workload.is_split() {
         serde_json::to_vec(&spec)
