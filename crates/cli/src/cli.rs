@@ -252,6 +252,12 @@ pub struct ExecArgs {
     /// Set environment variables
     #[arg(short, long = "env")]
     pub env: Vec<String>,
+    /// Read in a file of environment variables
+    #[arg(long = "env-file")]
+    pub env_file: Vec<PathBuf>,
+    /// Give extended privileges to the command
+    #[arg(long)]
+    pub privileged: bool,
     /// Username or UID (format: <name|uid>[:<group|gid>])
     #[arg(short, long)]
     pub user: Option<String>,

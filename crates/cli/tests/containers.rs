@@ -383,6 +383,28 @@ fn exec_joins_a_running_container() {
     ]);
     assert_eq!(out, "hi\n1 2\n/tmp\n1\n");
     assert_eq!(s.g.ok(&["exec", "-u", "1000", "host", "id", "-u"]), "1000\n");
+    let env_file = s.path("exec.env");
+    std::fs::write(&env_file, "# a comment\nFROM_FILE=f\nEXTRA=file\n").unwrap();
+    let out = s.g.ok(&[
+        "exec",
+        "--env-file",
+        env_file.to_str().unwrap(),
+        "-e",
+        "EXTRA=flag",
+        "host",
+        "sh",
+        "-c",
+        "echo $FROM_FILE $EXTRA",
+    ]);
+    assert_eq!(out, "f flag\n", "-e wins over --env-file");
+    let caps = |extra: &[&str]| {
+        let mut args = vec!["exec"];
+        args.extend_from_slice(extra);
+        args.extend(["host", "grep", "CapEff", "/proc/self/status"]);
+        s.g.ok(&args)
+    };
+    assert_eq!(caps(&[]), "CapEff:\t00000000a80425fb\n");
+    assert_ne!(caps(&["--privileged"]), caps(&[]), "--privileged gives the exec'd process every capability");
     assert_eq!(s.g.run(&["exec", "host", "sh", "-c", "exit 5"]).code, Some(5));
     let r = s.g.run(&["exec", "host", "nosuch"]);
     assert_eq!(r.code, Some(127));

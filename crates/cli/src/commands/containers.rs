@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::Duration;
 
@@ -75,6 +76,17 @@ fn valid_name(n: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
+/// `--env-file` lines then `-e` values, in docker's order (later ones win).
+fn given_env(files: &[PathBuf], env: &[String]) -> Result<Vec<String>, CliError> {
+    let mut given: Vec<String> = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(f).map_err(|e| usage(format!("open {}: {e}", f.display())))?;
+        given.extend(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(String::from));
+    }
+    given.extend(env.iter().cloned());
+    Ok(given)
+}
+
 /// The environment: the image's, then `--env-file`s, then `-e` (`KEY` alone takes the
 /// caller's value, and is dropped when the caller has none).
 fn environment(image_env: &[String], a: &RunArgs) -> Result<Vec<String>, CliError> {
@@ -86,13 +98,7 @@ fn environment(image_env: &[String], a: &RunArgs) -> Result<Vec<String>, CliErro
             None => env.push(kv),
         }
     };
-    let mut given: Vec<String> = Vec::new();
-    for f in &a.env_file {
-        let text = std::fs::read_to_string(f).map_err(|e| usage(format!("open {}: {e}", f.display())))?;
-        given.extend(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(String::from));
-    }
-    given.extend(a.env.iter().cloned());
-    for kv in given {
+    for kv in given_env(&a.env_file, &a.env)? {
         if kv.starts_with('=') {
             return Err(usage(format!("invalid environment variable: {kv}")));
         }
@@ -720,19 +726,20 @@ pub fn exec(ctx: &mut Ctx, a: &ExecArgs) -> Result<ExitCode, CliError> {
     }
     let cfg = config(&rec)?;
     let dir = ctx.store.container_dir(&rec.id);
+    let env = given_env(&a.env_file, &a.env)?;
     let spec = match gantry_runtime::monitor::exec_spec(
         &cfg,
         &dir,
         &rec.id,
         argv,
-        &a.env,
+        &env,
         a.user.as_deref(),
         a.workdir.as_deref(),
     ) {
         Ok(s) => s,
         Err((message, code)) => return fail_with(msg(message), u8::try_from(code).unwrap_or(FAILED)),
     };
-    let spec = gantry_runtime::ContainerSpec { terminal: a.tty, ..spec };
+    let spec = gantry_runtime::ContainerSpec { terminal: a.tty, privileged: a.privileged || spec.privileged, ..spec };
     let process = dir.join(format!("exec-{:016x}.json", rand::random::<u64>()));
     spec.write_process(&process).map_err(|e| msg(e.to_string()))?;
     let state = gantry_runtime::Executor::state_dir(ctx.store.root());
