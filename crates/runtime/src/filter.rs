@@ -242,6 +242,20 @@ mod tests {
         assert!(Program::cached(&p, dir.path()).unwrap().is_none());
     }
 
+    #[test]
+    fn a_profile_libseccomp_refuses_is_one_error_and_no_cache_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let p: LinuxSeccomp = serde_json::from_value(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW",
+                          "args": [{"index": 9, "value": 1, "op": "SCMP_CMP_EQ"}]}]
+        }))
+        .unwrap();
+        let e = Program::cached(&p, dir.path()).err().expect("an argument index past 5 is refused");
+        assert!(e.starts_with("seccomp profile: read:"), "{e}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing cached, no scratch file left");
+    }
+
     /// What the loaded program does: a child process installs it and reports how
     /// `getpgid` (unused by anything else) fares with several arguments.
     #[test]
