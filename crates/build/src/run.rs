@@ -1,8 +1,9 @@
 //! RUN: the one place the build meets the container runtime, through a narrow
 //! interface: run a process in a writable snapshot of the stage's layers
-//! ([`gantry_store::Sandbox`]), then take the changed files from the overlay's upper
+//! ([`gantry_store::Sandbox`]), then take the changed files from the sandbox's upper
 //! directory as the new layer ([`gantry_layer::diff::write_diff`]). The upper directory
-//! then becomes the new layer's snapshot, so the next step unpacks nothing.
+//! (overlayfs's own, or the one the copy driver writes from its comparison) then
+//! becomes the new layer's snapshot, so the next step unpacks nothing.
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
@@ -240,7 +241,7 @@ impl Builder<'_> {
                 gantry_store::unmount_rootfs(&sandbox.dir().join(format!("mount-{i}")));
             }
             let skip: Vec<&[u8]> = created.iter().map(|p| p.as_bytes()).collect();
-            let upper = sandbox.upper();
+            let upper = sandbox.changes()?;
             let rec = write_stream(b.store, |out| {
                 gantry_layer::diff::write_diff(&upper, &skip, out)
                     .map(|s| s.content_size)

@@ -483,7 +483,7 @@ impl RootDir {
 /// Makes room for a new entry `name` in `parent`: removes what is there (a whole tree
 /// for a directory), except an existing directory when a directory is wanted, which is
 /// kept (returns true then), as tar and docker do.
-fn clear(parent: BorrowedFd<'_>, name: &[u8], want_dir: bool) -> io::Result<bool> {
+pub(crate) fn clear(parent: BorrowedFd<'_>, name: &[u8], want_dir: bool) -> io::Result<bool> {
     let st = match rfs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW) {
         Ok(st) => st,
         Err(Errno::NOENT) => return Ok(false),
@@ -501,7 +501,7 @@ fn clear(parent: BorrowedFd<'_>, name: &[u8], want_dir: bool) -> io::Result<bool
 }
 
 /// `rm -rf` of `parent/name`, never following a symlink.
-fn remove_tree(parent: BorrowedFd<'_>, name: &[u8]) -> io::Result<()> {
+pub(crate) fn remove_tree(parent: BorrowedFd<'_>, name: &[u8]) -> io::Result<()> {
     let dir = rfs::openat(parent, name, DIR_READ, Mode::empty())?;
     // Entries of a read-only directory could not be removed otherwise (non-root).
     let _ = rfs::fchmod(&dir, Mode::from_raw_mode(0o700));

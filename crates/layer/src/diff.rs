@@ -256,14 +256,14 @@ fn overlay_state(xattrs: &[(Vec<u8>, Vec<u8>)], is_dir: bool) -> io::Result<bool
 }
 
 /// Where to read an entry's xattrs from: an fd of it, or a path that is not followed.
-enum Source<'a> {
+pub(crate) enum Source<'a> {
     Fd(BorrowedFd<'a>),
     Path(&'a [u8]),
 }
 
 /// All the extended attributes of an entry, sorted by name (`trusted.overlay.*`
 /// included: the caller looks at them, [`TarOut`] leaves them out).
-fn read_xattrs(source: Source<'_>) -> io::Result<Xattrs> {
+pub(crate) fn read_xattrs(source: Source<'_>) -> io::Result<Xattrs> {
     let list = fill(|buf| match &source {
         Source::Fd(fd) if buf.is_empty() => rfs::flistxattr_query(fd),
         Source::Fd(fd) => rfs::flistxattr(fd, buf),
@@ -481,4 +481,4 @@ fn capability_v2(name: &[u8], value: &[u8]) -> Vec<u8> {
 
 #[cfg(test)]
 #[path = "diff_tests.rs"]
-mod tests;
+pub(crate) mod tests;

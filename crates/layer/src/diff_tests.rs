@@ -14,7 +14,7 @@ use rustix::fs::{self as rfs, AtFlags, FileType, Mode, Timespec, Timestamps, Xat
 use super::*;
 use crate::apply::{extract_layer, Whiteouts};
 
-const T: i64 = 1_600_000_000;
+pub(crate) const T: i64 = 1_600_000_000;
 
 /// One entry read back from a tar.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,14 +137,14 @@ fn xattr(path: &Path, name: &str) -> Option<Vec<u8>> {
     }
 }
 
-fn set_mtime(path: &Path, secs: i64) {
+pub(crate) fn set_mtime(path: &Path, secs: i64) {
     let t = Timespec { tv_sec: secs, tv_nsec: 0 };
     rfs::utimensat(rfs::CWD, path, &Timestamps { last_access: t, last_modification: t }, AtFlags::SYMLINK_NOFOLLOW)
         .unwrap();
 }
 
 /// Sets every mtime below `dir` to [`T`], children before their directory.
-fn touch_all(dir: &Path) {
+pub(crate) fn touch_all(dir: &Path) {
     for entry in fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         if fs::symlink_metadata(&path).unwrap().is_dir() {
@@ -468,16 +468,27 @@ fn overlay_opts(lower: &str, upper: Option<(&Path, &Path)>) -> String {
     opts + ",redirect_dir=off,metacopy=off,index=off"
 }
 
+/// A new directory `name` in `dir`.
+fn subdir(dir: &tempfile::TempDir, name: &str) -> PathBuf {
+    let path = dir.path().join(name);
+    fs::create_dir(&path).unwrap();
+    path
+}
+
+/// Made in `dir`: the lower layer ([`make_lower`]) and an overlay's upper, work and
+/// mount point.
+fn overlay_dirs(dir: &tempfile::TempDir) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
+    let p = |name: &str| subdir(dir, name);
+    let dirs = (p("lower"), p("upper"), p("work"), p("merged"));
+    make_lower(&dirs.0);
+    dirs
+}
+
 #[test]
 fn overlayfs_diff_applies_back_to_what_the_kernel_showed() {
     let dir = tempfile::tempdir().unwrap();
-    let p = |name: &str| {
-        let path = dir.path().join(name);
-        fs::create_dir(&path).unwrap();
-        path
-    };
-    let (lower, upper, work, merged) = (p("lower"), p("upper"), p("work"), p("merged"));
-    make_lower(&lower);
+    let p = |name: &str| subdir(&dir, name);
+    let (lower, upper, work, merged) = overlay_dirs(&dir);
     let expected = {
         let opts = overlay_opts(lower.to_str().unwrap(), Some((&upper, &work)));
         let _m = Mounted::new(&["-t", "overlay", "overlay", "-o", &opts], &merged);
@@ -507,4 +518,30 @@ fn overlayfs_diff_applies_back_to_what_the_kernel_showed() {
     let opts = format!("lowerdir={}:{}", layer.display(), lower.display());
     let _m = Mounted::new(&["-t", "overlay", "overlay", "-o", &opts, "-o", "ro"], &merged2);
     assert_eq!(listing(&merged2), expected);
+}
+
+/// The copy snapshotter: the same change made in a copy of the lower layer, read by
+/// the naive differ, gives the layer overlayfs gave, entry for entry (times aside:
+/// the two changes are not made at the same instant).
+#[test]
+fn copy_snapshotter_diff_is_the_overlayfs_diff() {
+    use crate::naive::{changes_as_upper, copy_tree, settle_time, Tree};
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| subdir(&dir, name);
+    let (lower, upper, work, merged) = overlay_dirs(&dir);
+    {
+        let opts = overlay_opts(lower.to_str().unwrap(), Some((&upper, &work)));
+        let _m = Mounted::new(&["-t", "overlay", "overlay", "-o", &opts], &merged);
+        change(&merged);
+    }
+    let rootfs = p("rootfs");
+    copy_tree(&lower, &rootfs, Tree::Lower).unwrap();
+    let since = settle_time(dir.path()).unwrap();
+    change(&rootfs);
+    let copy_upper = p("copy-upper");
+    changes_as_upper(std::slice::from_ref(&lower), &rootfs, &copy_upper, Some(since)).unwrap();
+    let timeless = |upper: &Path| -> Vec<E> { read_tar(&diff(upper, &[]).0).into_iter().map(|e| e.mtime(0)).collect() };
+    let (overlay, copy) = (timeless(&upper), timeless(&copy_upper));
+    assert!(overlay.iter().any(|e| e.path == "opt/app/.wh..wh..opq"), "{overlay:#?}");
+    assert_eq!(copy, overlay);
 }

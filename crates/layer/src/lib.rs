@@ -28,6 +28,7 @@ pub mod apply;
 mod check;
 pub mod diff;
 pub mod gzip;
+pub mod naive;
 mod pipe;
 
 use std::io::{self, BufRead, Read, Seek, SeekFrom, Write};

@@ -29,9 +29,11 @@ fn layers(store: &Store, rec: &ContainerRecord) -> Result<Vec<Digest>, RuntimeEr
 /// The container's changes since it was created, as a new layer in the store.
 pub fn commit_layer(store: &Store, rec: &ContainerRecord, binds: &[String]) -> Result<LayerRecord, RuntimeError> {
     let dir = store.container_dir(&rec.id);
-    let upper = dir.join("upper");
-    std::fs::create_dir_all(&upper).map_err(|e| RuntimeError::io(&upper, e))?;
-    let lowers = store.layer_snapshots(&layers(store, rec)?)?;
+    let chain = layers(store, rec)?;
+    // The overlay upper dir, or one the copy driver writes from its comparison.
+    let changes = store.container_changes(&dir, &chain)?;
+    let upper = changes.path();
+    let lowers = store.layer_snapshots(&chain)?;
     let roots: Vec<gantry_layer::apply::RootDir> =
         lowers.iter().filter_map(|l| gantry_layer::apply::RootDir::open(l).ok()).collect();
     let in_image = |p: &str| roots.iter().any(|r| r.exists(p.as_bytes()));
@@ -39,7 +41,7 @@ pub fn commit_layer(store: &Store, rec: &ContainerRecord, binds: &[String]) -> R
     skip.extend(binds.iter().map(|b| b.trim_start_matches('/').to_string()).filter(|b| !in_image(b)));
     let skip: Vec<&[u8]> = skip.iter().map(|s| s.as_bytes()).collect();
     let (diff_id, tar_size, content_size) = store.put_stream(|out| {
-        write_diff(&upper, &skip, out)
+        write_diff(upper, &skip, out)
             .map(|s| s.content_size)
             .map_err(|e| RuntimeError::Runtime(format!("reading the container's changes: {e}")))
     })?;
@@ -47,7 +49,8 @@ pub fn commit_layer(store: &Store, rec: &ContainerRecord, binds: &[String]) -> R
 }
 
 /// Writes the container's whole root filesystem as a tar to `out`, mounting it for
-/// the time of the copy when the container is not running.
+/// the time of the copy when the container is not running (a copied one is there
+/// already, or made now and kept for its next start).
 pub fn export(store: &Store, rec: &ContainerRecord, running: bool, out: &mut dyn Write) -> Result<(), RuntimeError> {
     let dir = store.container_dir(&rec.id);
     let rootfs = if running { dir.join("rootfs") } else { store.mount_rootfs(&dir, &layers(store, rec)?)? };

@@ -51,6 +51,8 @@ impl Store {
 
     /// Records a new container; a name already taken is docker's conflict error.
     pub fn create_container(&mut self, rec: &ContainerRecord) -> Result<(), StoreError> {
+        // Before the record exists: every later command mounts it the way it was made.
+        self.record_driver(&self.container_dir(&rec.id), self.storage_driver())?;
         self.write(|tx| {
             let taken: Option<String> =
                 tx.query_row("SELECT id FROM containers WHERE name = ?1", [&rec.name], |r| r.get(0)).optional()?;

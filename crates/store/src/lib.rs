@@ -28,7 +28,7 @@ pub use distribution::LayerBlob;
 pub use error::StoreError;
 pub use gc::GcReport;
 pub use lock::Lease;
-pub use snapshot::{chain_ids, unmount_rootfs, Sandbox};
+pub use snapshot::{chain_ids, unmount_rootfs, Changes, Sandbox, StorageDriver};
 pub use volumes::{disk_usage, valid_volume_name, Volume};
 
 use gantry_image::{Digest, Sha256};
@@ -56,6 +56,8 @@ impl<W: std::io::Write> std::io::Write for HashingWriter<W> {
 pub struct Store {
     root: PathBuf,
     db: rusqlite::Connection,
+    /// How new root filesystems are made: set by the caller, or found on first use.
+    driver: std::cell::OnceCell<StorageDriver>,
 }
 
 impl Store {
@@ -75,7 +77,7 @@ impl Store {
         // and SQLite then fails one at once, without its busy handler, to avoid deadlock.
         let _opening = lock::exclusive_file(&root.join("open.lock"))?;
         let db = db::open(&root.join("gantry.db"))?;
-        Ok(Store { root: root.to_path_buf(), db })
+        Ok(Store { root: root.to_path_buf(), db, driver: std::cell::OnceCell::new() })
     }
 
     pub fn root(&self) -> &Path {

@@ -37,7 +37,12 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         });
     }
     crate::debug!("store root {}", root.display());
-    let mut ctx = Ctx { store: Store::open(&root)?, runtime: cli.runtime.clone(), config: cli.config.clone() };
+    let mut store = Store::open(&root)?;
+    // clap allows only the drivers there are; the store chooses when none is given.
+    if let Some(driver) = cli.storage_driver.as_deref().and_then(gantry_store::StorageDriver::parse) {
+        store.set_storage_driver(driver);
+    }
+    let mut ctx = Ctx { store, runtime: cli.runtime.clone(), config: cli.config.clone() };
     let ok = |()| ExitCode::SUCCESS;
     match cli.command {
         Command::Build(a) | Command::Image(ImageCommand::Build(a)) | Command::Builder(BuilderCommand::Build(a)) => {

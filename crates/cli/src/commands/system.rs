@@ -220,15 +220,10 @@ pub fn df(ctx: &Ctx, a: &DfArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Which snapshotter containers will use: overlayfs where the kernel has it.
-fn storage_driver() -> &'static str {
-    let fs = std::fs::read_to_string("/proc/filesystems").unwrap_or_default();
-    if fs.lines().any(|l| l.trim_end().ends_with("overlay")) {
-        "overlay"
-    } else {
-        // The copy-based snapshotter is not written yet: say so rather than pretend.
-        "none (overlayfs unavailable: RUN and containers cannot run)"
-    }
+/// The snapshotter new containers and RUN steps use: the store's choice
+/// (`--storage-driver`, else overlay where it can be mounted, else copy).
+fn storage_driver(ctx: &Ctx) -> &'static str {
+    ctx.store.storage_driver().name()
 }
 
 fn template_or<F: FnOnce() -> String>(format: &Option<String>, value: &Value, default: F) -> Result<(), CliError> {
@@ -261,7 +256,7 @@ pub fn info(ctx: &Ctx, a: &FormatOnly) -> Result<(), CliError> {
     let value = json!({
         "Containers": containers.len(), "ContainersRunning": running, "ContainersPaused": 0, "ContainersStopped": stopped,
         "DefaultRuntime": executor,
-        "Images": images.len(), "Blobs": blobs, "Driver": storage_driver(), "DockerRootDir": root,
+        "Images": images.len(), "Blobs": blobs, "Driver": storage_driver(ctx), "DockerRootDir": root,
         "ServerVersion": env!("CARGO_PKG_VERSION"), "KernelVersion": kernel, "OSType": "linux",
         "Architecture": std::env::consts::ARCH, "NCPU": ncpu, "Name": host, "Daemonless": true,
     });
@@ -275,7 +270,7 @@ pub fn info(ctx: &Ctx, a: &FormatOnly) -> Result<(), CliError> {
             stopped,
             images.len(),
             env!("CARGO_PKG_VERSION"),
-            storage_driver(),
+            storage_driver(ctx),
             executor,
             root,
             blobs,
