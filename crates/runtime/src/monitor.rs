@@ -203,6 +203,14 @@ fn spec(
             readonly: b.readonly,
         });
     }
+    for t in &cfg.tmpfs {
+        mounts.push(Mount {
+            destination: t.destination.clone(),
+            source: Default::default(),
+            kind: MountKind::Tmpfs { size: t.size, mode: t.mode },
+            readonly: false,
+        });
+    }
     let mut args: Vec<String> = std::iter::once(cfg.path.clone()).chain(cfg.args.iter().cloned()).collect();
     if cfg.init {
         // docker's --init: its tini, mounted into the container, runs the command.
@@ -227,7 +235,8 @@ fn spec(
         privileged: cfg.privileged,
         cap_add: cfg.cap_add.clone(),
         cap_drop: cfg.cap_drop.clone(),
-        no_new_privileges: false,
+        no_new_privileges: cfg.no_new_privileges,
+        seccomp: cfg.seccomp.clone(),
         resources: Resources { memory: cfg.memory, cpus: cfg.cpus, pids_limit: cfg.pids_limit },
         cgroups_path: Some(format!("/gantry/{id}")),
         netns_path: None,

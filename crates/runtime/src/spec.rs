@@ -151,6 +151,9 @@ pub struct ContainerSpec {
     pub cap_add: Vec<String>,
     pub cap_drop: Vec<String>,
     pub no_new_privileges: bool,
+    /// `--security-opt seccomp=`: `unconfined`, or a profile's JSON in docker's format;
+    /// docker's default profile when absent. Privileged containers have none.
+    pub seccomp: Option<String>,
     pub resources: Resources,
     /// The cgroup the container is placed in, relative to the hierarchy roots.
     pub cgroups_path: Option<String>,
@@ -269,8 +272,17 @@ impl ContainerSpec {
         if !self.privileged {
             linux["maskedPaths"] = json!(MASKED_PATHS);
             linux["readonlyPaths"] = json!(READONLY_PATHS);
-            let seccomp = crate::seccomp::docker_default(&caps);
-            linux["seccomp"] = serde_json::to_value(seccomp).map_err(|e| RuntimeError::Invalid(e.to_string()))?;
+            let seccomp = match self.seccomp.as_deref() {
+                None => Some(crate::seccomp::docker_default(&caps)),
+                Some("unconfined") => None,
+                Some(profile) => Some(
+                    crate::seccomp::from_docker_json(profile, &caps)
+                        .map_err(|e| RuntimeError::Invalid(format!("seccomp profile: {e}")))?,
+                ),
+            };
+            if let Some(seccomp) = seccomp {
+                linux["seccomp"] = serde_json::to_value(seccomp).map_err(|e| RuntimeError::Invalid(e.to_string()))?;
+            }
         }
         if let Some(path) = &self.cgroups_path {
             linux["cgroupsPath"] = json!(path);

@@ -36,6 +36,8 @@ fn parse_bool(v: &str) -> Option<bool> {
 fn parse_mount_flag(spec: &str) -> Result<MountFlag, String> {
     let mut m = MountFlag { kind: "volume".into(), ..Default::default() };
     let (mut bind_opts, mut volume_opts, mut tmpfs_opts) = (false, false, false);
+    // Valid but not supported: said once the options are known to fit the type.
+    let mut unsupported = None;
     for field in spec.split(',') {
         let (key, value) = match field.split_once('=') {
             Some((k, v)) => (k.to_ascii_lowercase(), Some(v)),
@@ -55,7 +57,7 @@ fn parse_mount_flag(spec: &str) -> Result<MountFlag, String> {
             ("bind-nonrecursive", _) => {
                 bind_opts = true;
                 if flag()? {
-                    return Err("bind-nonrecursive is not supported: gantry's binds are recursive".into());
+                    unsupported = Some("bind-nonrecursive is not supported: gantry's binds are recursive".to_string());
                 }
             }
             (_, None) => return Err(format!("invalid field '{field}' must be a key=value pair")),
@@ -68,7 +70,8 @@ fn parse_mount_flag(spec: &str) -> Result<MountFlag, String> {
                 match v {
                     "private" | "rprivate" => {}
                     "shared" | "rshared" | "slave" | "rslave" => {
-                        return Err(format!("bind-propagation={v} is not supported: gantry's binds are rprivate"))
+                        unsupported =
+                            Some(format!("bind-propagation={v} is not supported: gantry's binds are rprivate"))
                     }
                     _ => return Err(format!("invalid propagation mode: {v}")),
                 }
@@ -106,7 +109,10 @@ fn parse_mount_flag(spec: &str) -> Result<MountFlag, String> {
             return Err(format!("cannot mix '{prefix}-*' options with mount type '{}'", m.kind));
         }
     }
-    Ok(m)
+    match unsupported {
+        Some(why) => Err(why),
+        None => Ok(m),
+    }
 }
 
 /// What a container mounts besides its image.
@@ -258,6 +264,10 @@ mod tests {
             ("type=bind,dst=/x,volume-nocopy", "cannot mix 'volume-*' options with mount type 'bind'"),
             ("type=bind,src=/a,dst=/x,bind-propagation=weird", "invalid propagation mode: weird"),
             ("dst=/x,oops", "invalid field 'oops' must be a key=value pair"),
+            (
+                "type=bind,src=/a,dst=/x,bind-propagation=rshared",
+                "bind-propagation=rshared is not supported: gantry's binds are rprivate",
+            ),
         ];
         for (spec, why) in cases {
             assert_eq!(parse_mount_flag(spec), Err(why.to_string()), "{spec}");
