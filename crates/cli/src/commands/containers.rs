@@ -118,12 +118,7 @@ fn image_for_run(ctx: &mut Ctx, image: &str, a: &RunArgs) -> Result<Digest, CliE
         ("always", _) => {}
         (_, Ok((id, _))) => return Ok(id),
         (_, Err(StoreError::NoSuchImage(_))) => {
-            let reference = gantry_image::Reference::parse(image).map_err(|e| usage(e.to_string()))?;
-            let tagged = if reference.tag().is_none() && reference.digest().is_none() {
-                reference.with_default_tag()
-            } else {
-                reference
-            };
+            let tagged = gantry_image::Reference::parse(image).map_err(|e| usage(e.to_string()))?.with_default_tag();
             if a.pull == "never" {
                 return Err(usage(format!("No such image: {}", tagged.familiar())));
             }
@@ -151,11 +146,8 @@ fn security_opts(opts: &[String]) -> Result<(bool, Option<String>), CliError> {
         };
         match key {
             "no-new-privileges" => {
-                no_new_privileges = match value {
-                    "1" | "t" | "T" | "TRUE" | "true" | "True" => true,
-                    "0" | "f" | "F" | "FALSE" | "false" | "False" => false,
-                    _ => return Err(usage(format!("invalid --security-opt 2: {opt:?}"))),
-                }
+                no_new_privileges =
+                    mounts::parse_bool(value).ok_or_else(|| usage(format!("invalid --security-opt 2: {opt:?}")))?;
             }
             "seccomp" if value == "unconfined" => seccomp = Some(value.to_string()),
             "seccomp" => {

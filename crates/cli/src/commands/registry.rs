@@ -52,12 +52,7 @@ pub struct BuildBases {
 
 impl gantry_build::FetchBase for BuildBases {
     fn fetch(&self, store: &mut gantry_store::Store, name: &str) -> Result<(), String> {
-        let reference = Reference::parse(name).map_err(|e| e.to_string())?;
-        let reference = if reference.digest().is_none() && reference.tag().is_none() {
-            reference.with_default_tag()
-        } else {
-            reference
-        };
+        let reference = Reference::parse(name).map_err(|e| e.to_string())?.with_default_tag();
         let mut done = self.done.lock().unwrap_or_else(|p| p.into_inner());
         if !done.insert(reference.to_string()) {
             return Ok(());
@@ -141,10 +136,7 @@ pub fn pull(ctx: &mut Ctx, a: &PullArgs) -> Result<(), CliError> {
 /// `run` and `create` pulling their image, as docker does when it is missing (or
 /// always, with `--pull always`): the pull's lines go to stderr.
 pub fn pull_for_run(ctx: &mut Ctx, name: &str, platform: Option<&str>, quiet: bool) -> Result<(), CliError> {
-    let mut reference = Reference::parse(name)?;
-    if reference.tag().is_none() && reference.digest().is_none() {
-        reference = reference.with_default_tag();
-    }
+    let reference = Reference::parse(name)?.with_default_tag();
     let platform = platform.map(Platform::parse).transpose().map_err(|e| msg(e.to_string()))?;
     let settings = Settings::load()?;
     runtime()?.block_on(async {

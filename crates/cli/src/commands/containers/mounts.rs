@@ -24,7 +24,7 @@ struct MountFlag {
 }
 
 /// `true`/`false` and the other spellings Go's `strconv.ParseBool` takes.
-fn parse_bool(v: &str) -> Option<bool> {
+pub(super) fn parse_bool(v: &str) -> Option<bool> {
     match v {
         "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
         "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
@@ -144,10 +144,11 @@ pub(super) fn mounts(
     image_volumes: &[String],
 ) -> Result<Mounts, CliError> {
     let mut out = Mounts { binds: Vec::new(), tmpfs: Vec::new() };
-    let named = |name: &str, labels: BTreeMap<String, String>| -> Result<(PathBuf, String), CliError> {
+    // A named volume (made if missing), or a new anonymous one.
+    let volume = |name: Option<&str>, labels: BTreeMap<String, String>| -> Result<(PathBuf, String), CliError> {
         let vol = ctx
             .store
-            .create_volume(&crate::commands::volumes::new_volume(Some(name), labels))
+            .create_volume(&crate::commands::volumes::new_volume(name, labels))
             .map_err(|e| usage(e.to_string()))?;
         Ok((ctx.store.volume_path(&vol.name), vol.name))
     };
@@ -174,7 +175,7 @@ pub(super) fn mounts(
             }
             out.binds.push(Bind { source, destination: dst.to_string(), readonly, volume: None });
         } else {
-            let (source, name) = named(src, BTreeMap::new())?;
+            let (source, name) = volume(Some(src), BTreeMap::new())?;
             out.binds.push(Bind { source, destination: dst.to_string(), readonly, volume: Some(name) });
         }
     }
@@ -195,13 +196,7 @@ pub(super) fn mounts(
                 out.binds.push(Bind { source, destination: target, readonly: m.readonly, volume: None });
             }
             "volume" => {
-                let (source, name) = match m.source.as_deref().filter(|s| !s.is_empty()) {
-                    Some(name) => named(name, m.labels)?,
-                    None => {
-                        let vol = ctx.store.create_volume(&crate::commands::volumes::new_volume(None, m.labels))?;
-                        (ctx.store.volume_path(&vol.name), vol.name)
-                    }
-                };
+                let (source, name) = volume(m.source.as_deref().filter(|s| !s.is_empty()), m.labels)?;
                 out.binds.push(Bind { source, destination: target, readonly: m.readonly, volume: Some(name) });
             }
             "tmpfs" => {
@@ -224,13 +219,8 @@ pub(super) fn mounts(
         if seen.contains(path.trim_end_matches('/')) {
             continue;
         }
-        let vol = ctx.store.create_volume(&crate::commands::volumes::new_volume(None, BTreeMap::new()))?;
-        out.binds.push(Bind {
-            source: ctx.store.volume_path(&vol.name),
-            destination: path.clone(),
-            readonly: false,
-            volume: Some(vol.name),
-        });
+        let (source, name) = volume(None, BTreeMap::new())?;
+        out.binds.push(Bind { source, destination: path.clone(), readonly: false, volume: Some(name) });
     }
     Ok(out)
 }
