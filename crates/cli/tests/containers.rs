@@ -730,6 +730,7 @@ fn security_opt_no_new_privileges_and_seccomp_profiles() {
         ("foo".to_string(), "Invalid --security-opt: \"foo\""),
         ("foo=bar".to_string(), "invalid --security-opt 2: \"foo=bar\""),
         ("no-new-privileges=maybe".to_string(), "invalid --security-opt 2"),
+        ("systempaths=unconfined".to_string(), "systempaths=unconfined is not supported"),
         ("seccomp=/nonexistent.json".to_string(), "opening seccomp profile (/nonexistent.json) failed"),
         (format!("seccomp={}", broken.display()), "Decoding seccomp profile failed"),
     ] {

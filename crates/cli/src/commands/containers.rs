@@ -156,6 +156,9 @@ fn security_opts(opts: &[String]) -> Result<(bool, Option<String>), CliError> {
                 seccomp = Some(text);
             }
             "apparmor" | "label" => {}
+            "systempaths" if value == "unconfined" => {
+                return Err(usage("--security-opt systempaths=unconfined is not supported by gantry"))
+            }
             _ => return Err(usage(format!("invalid --security-opt 2: {opt:?}"))),
         }
     }
