@@ -260,6 +260,48 @@ impl Context {
         Ok(roots)
     }
 
+    /// What the ignore rules leave out below the selected directory `root`, relative to
+    /// it, topmost entries only: what a bind mount of the live directory must hide to
+    /// show what BuildKit's mounts show (only what the context sends). Symlinks are
+    /// never followed: one is shown or hidden as itself.
+    pub fn hidden(&self, root: &SourceRoot) -> Result<Vec<String>, BuildError> {
+        if !root.is_dir {
+            return Ok(Vec::new());
+        }
+        // Everything selected, and the directories leading to it.
+        let mut shown: std::collections::HashSet<&str> = std::collections::HashSet::new();
+        for e in &root.entries {
+            let mut p = e.rel.as_str();
+            while shown.insert(p) {
+                match p.rsplit_once('/') {
+                    Some((parent, _)) => p = parent,
+                    None if !p.is_empty() => p = "",
+                    None => break,
+                }
+            }
+        }
+        let base = self.root.join(&root.path);
+        let mut hidden = Vec::new();
+        let mut pending = vec![String::new()];
+        while let Some(dir) = pending.pop() {
+            let abs = base.join(&dir);
+            let entries =
+                std::fs::read_dir(&abs).map_err(|e| BuildError::Context(format!("{}: {e}", abs.display())))?;
+            for entry in entries {
+                let entry = entry.map_err(|e| BuildError::Context(format!("{}: {e}", abs.display())))?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let rel = if dir.is_empty() { name } else { format!("{dir}/{name}") };
+                if !shown.contains(rel.as_str()) {
+                    hidden.push(rel);
+                } else if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    pending.push(rel);
+                }
+            }
+        }
+        hidden.sort();
+        Ok(hidden)
+    }
+
     fn walk(
         &self,
         ctx_dir: &str,

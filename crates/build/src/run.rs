@@ -301,8 +301,8 @@ impl Builder<'_> {
 
 /// Where a RUN mount's content comes from, decided before the cache lookup.
 enum MountSource {
-    /// A directory or file of the context.
-    Context(std::path::PathBuf),
+    /// A directory or file of the context, and what the ignore rules hide below it.
+    Context(std::path::PathBuf, Vec<String>),
     /// A path of another stage's or image's filesystem.
     Stage(Box<State>, String),
     None,
@@ -384,7 +384,11 @@ impl Builder<'_> {
                                 format!("mount source {source} is outside the build context"),
                             ));
                         }
-                        Ok((format!("{spec}|{digest}"), MountSource::Context(path)))
+                        let hidden = match &roots[..] {
+                            [root] => self.context.hidden(root)?,
+                            _ => Vec::new(),
+                        };
+                        Ok((format!("{spec}|{digest}"), MountSource::Context(path, hidden)))
                     }
                 }
             }
@@ -409,13 +413,14 @@ impl Builder<'_> {
             readonly,
         };
         match (m.typ, source) {
-            (MountType::Bind, MountSource::Context(path)) => {
-                if m.readonly || !path.is_dir() {
+            (MountType::Bind, MountSource::Context(path, hidden)) => {
+                if !path.is_dir() || (m.readonly && hidden.is_empty()) {
                     Ok(Attached::Mount(bind(path.clone(), m.readonly), None))
                 } else {
-                    // Writes go to a scratch overlay and vanish with the step, as in BuildKit.
-                    let top = self.store.mount_scratch_over(path, scratch)?;
-                    Ok(Attached::Mount(bind(top, false), None))
+                    // Writes go to a scratch overlay and vanish with the step, and what
+                    // .dockerignore leaves out of the context is not there, as in BuildKit.
+                    let top = self.store.mount_scratch_over(path, scratch, hidden)?;
+                    Ok(Attached::Mount(bind(top, m.readonly), None))
                 }
             }
             (MountType::Bind, MountSource::Stage(state, source)) => {

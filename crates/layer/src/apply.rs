@@ -247,6 +247,20 @@ impl RootDir {
         }
     }
 
+    /// `rm -rf` of `path` inside the root: the last component not followed, the others
+    /// resolved inside the root. Nothing there is not an error.
+    pub fn remove_all(&self, path: &[u8]) -> io::Result<()> {
+        let (dir, name) = self.resolve(path, false, false).map_err(|e| at(path, e))?;
+        let name = name.ok_or_else(|| at(path, Errno::INVAL.into()))?;
+        clear(dir.as_fd(), name.as_slice(), false).map(drop).map_err(|e| at(path, e))
+    }
+
+    /// Hides `path` in an overlayfs upper directory (this root): a whiteout device,
+    /// its missing parents made as directories.
+    pub fn hide(&self, path: &[u8]) -> io::Result<()> {
+        self.whiteout_device(path, 0).map_err(|e| at(path, e))
+    }
+
     /// Whether `path` names a directory, symlinks followed inside the root.
     pub fn is_dir(&self, path: &[u8]) -> bool {
         matches!(self.resolve(path, false, true), Ok((_, None)))

@@ -24,7 +24,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use gantry_image::Digest;
-use gantry_layer::apply::{extract_layer, Whiteouts};
+use gantry_layer::apply::{extract_layer, RootDir, Whiteouts};
 use gantry_layer::naive::{changes_as_upper, copy_tree, settle_time, FsTime, Tree};
 use rustix::fs::{flock, FlockOperation};
 use rustix::mount::{self, FsMountFlags, FsOpenFlags, MountAttrFlags, MountFlags, MoveMountFlags, UnmountFlags};
@@ -426,20 +426,45 @@ impl Store {
     }
 
     /// Makes at `dir/rootfs` a writable view of the directory `lower` whose changes
-    /// are thrown away with `dir` (RUN --mount=rw): an overlay, or a copy.
-    pub fn mount_scratch_over(&self, lower: &Path, dir: &Path) -> Result<PathBuf, StoreError> {
+    /// are thrown away with `dir` (RUN --mount): an overlay, or a copy. The paths in
+    /// `hidden` (relative to `lower`, none through a symlink of it) are left out of the
+    /// view: whited out in the overlay's upper directory, or removed from the copy.
+    pub fn mount_scratch_over(&self, lower: &Path, dir: &Path, hidden: &[String]) -> Result<PathBuf, StoreError> {
         let rootfs = dir.join("rootfs");
+        let hide = |root: &Path, how: fn(&RootDir, &[u8]) -> std::io::Result<()>| -> Result<(), StoreError> {
+            let root = RootDir::open(root).map_err(|e| StoreError::Snapshot(e.to_string()))?;
+            for path in hidden {
+                how(&root, path.as_bytes()).map_err(|e| StoreError::Snapshot(format!("hiding {path}: {e}")))?;
+            }
+            Ok(())
+        };
         if self.storage_driver() == StorageDriver::Copy {
             std::fs::create_dir_all(&rootfs).map_err(io(&rootfs))?;
             copy_tree(lower, &rootfs, Tree::Plain)
                 .map_err(|e| StoreError::Snapshot(format!("copying {}: {e}", lower.display())))?;
+            hide(&rootfs, RootDir::remove_all)?;
             return Ok(rootfs);
         }
         for d in ["upper", "work", "rootfs"] {
             let p = dir.join(d);
             std::fs::create_dir_all(&p).map_err(io(&p))?;
         }
-        mount_overlay(&[lower.to_path_buf()], &dir.join("upper"), &dir.join("work"), &rootfs)
+        let upper = dir.join("upper");
+        hide(&upper, RootDir::hide)?;
+        // A directory made in the upper one to hold a whiteout shows its attributes in
+        // the view: give it those of the directory it stands over.
+        for path in hidden {
+            for parent in Path::new(path).ancestors().skip(1).filter(|p| !p.as_os_str().is_empty()) {
+                let (made, below) = (upper.join(parent), lower.join(parent));
+                if let Some(meta) = std::fs::symlink_metadata(&below).ok().filter(|m| m.is_dir()) {
+                    use std::os::unix::fs::MetadataExt;
+                    let _ = std::os::unix::fs::lchown(&made, Some(meta.uid()), Some(meta.gid()));
+                    let _ = std::fs::set_permissions(&made, meta.permissions());
+                    let _ = std::fs::File::open(&made).and_then(|f| f.set_modified(meta.modified()?));
+                }
+            }
+        }
+        mount_overlay(&[lower.to_path_buf()], &upper, &dir.join("work"), &rootfs)
             .map_err(|e| StoreError::io(&rootfs, e))?;
         Ok(rootfs)
     }
