@@ -662,6 +662,9 @@ fn mount_flag_binds_volumes_and_tmpfs() {
         "grep ' /t ' /proc/mounts; stat -c %a /t",
     ]);
     assert_eq!(out, "tmpfs /t tmpfs rw,nosuid,nodev,noexec,relatime,size=1024k,mode=1770 0 0\n1770\n");
+    s.g.ok(&["create", "--name", "withtmp", "--mount", "type=tmpfs,dst=/t", "busybox", "true"]);
+    assert_eq!(inspect(&s.g, "withtmp")["Mounts"][0]["Type"], "tmpfs");
+    s.g.ok(&["rm", "withtmp"]);
     // Bad mounts: docker's words, 125, no container.
     let missing = s.path("nowhere");
     for (spec, why) in [

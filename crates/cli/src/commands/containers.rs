@@ -1295,6 +1295,10 @@ pub fn inspect_container(ctx: &Ctx, rec: &ContainerRecord) -> Result<Value, CliE
             None => json!({"Type": "bind", "Source": b.source, "Destination": b.destination, "Mode": "",
                            "RW": !b.readonly, "Propagation": "rprivate"}),
         })
+        .chain(cfg.tmpfs.iter().map(|t| {
+            json!({"Type": "tmpfs", "Source": "", "Destination": t.destination, "Mode": "", "RW": true,
+                   "Propagation": ""})
+        }))
         .collect();
     Ok(json!({
         "Id": rec.id,
