@@ -372,3 +372,30 @@ fn hash_file(path: &Path) -> Result<Digest, BuildError> {
     std::io::copy(&mut f, &mut h).map_err(|e| BuildError::Context(format!("{}: {e}", path.display())))?;
     Ok(h.finish())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a bind mount hides: the topmost ignored entries only, and nothing on the way
+    /// to a file an exception brings back from an ignored directory.
+    #[test]
+    fn hidden_is_the_topmost_ignored_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for d in ["build/sub", "src/deep"] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        for f in ["a.log", "keep.txt", "build/sub/x", "src/main.c", "src/deep/gone", "src/deep/keep"] {
+            std::fs::write(root.join(f), "x").unwrap();
+        }
+        let ignore = IgnorePatterns::parse("*.log\nbuild\nsrc/deep\n!src/deep/keep\n").unwrap();
+        let ctx = Context::new(root, ignore).unwrap();
+        let all = ctx.select(".").unwrap();
+        assert_eq!(ctx.hidden(&all[0]).unwrap(), ["a.log", "build", "src/deep/gone"]);
+        let src = ctx.select("src").unwrap();
+        assert_eq!(ctx.hidden(&src[0]).unwrap(), ["deep/gone"]);
+        let file = ctx.select("keep.txt").unwrap();
+        assert!(ctx.hidden(&file[0]).unwrap().is_empty());
+    }
+}

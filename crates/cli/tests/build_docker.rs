@@ -537,45 +537,9 @@ const TARGET_MIDDLE_STAGE: Case = Case {
     run_made: &[],
 };
 
-/// A RUN bind mount of the context shows what the context sends: nothing .dockerignore
-/// leaves out (read-only and rw, the whole context and a directory of it).
-const RUN_MOUNT_DOCKERIGNORE: Case = Case {
-    name: "run_mount_dockerignore",
-    dockerfile: "FROM busybox\n\
-                 RUN --mount=type=bind,target=/ctx cd /ctx && find . | sort > /listing && cat secret-public\n\
-                 RUN --mount=type=bind,source=src,target=/src,rw cd /src && find . | sort > /src-listing\n",
-    base_dockerfile: None,
-    context: &[
-        (".dockerignore", Ctx::File("*.log\n!keep.log\nbuild/\n**/*.tmp\n!important.tmp\nsecret*\n!secret-public\nsrc/deep\n!src/deep/keep\n", 0o644)),
-        ("a.log", Ctx::File("ignored\n", 0o644)),
-        ("keep.log", Ctx::File("kept\n", 0o644)),
-        ("build", Ctx::Dir(0o755)),
-        ("build/out", Ctx::File("ignored\n", 0o644)),
-        ("src", Ctx::Dir(0o755)),
-        ("src/x.tmp", Ctx::File("ignored\n", 0o644)),
-        ("src/main.c", Ctx::File("int main;\n", 0o644)),
-        ("src/deep", Ctx::Dir(0o700)),
-        ("src/deep/gone", Ctx::File("ignored\n", 0o644)),
-        ("src/deep/keep", Ctx::File("kept\n", 0o644)),
-        ("important.tmp", Ctx::File("kept\n", 0o644)),
-        ("secret-key", Ctx::File("ignored\n", 0o600)),
-        ("secret-public", Ctx::File("kept\n", 0o644)),
-    ],
-    args: &[],
-    oracle: Oracle::BuildKit { why: "RUN --mount: the legacy builder refuses it" },
-    old_buildkit_bugs: &[
-        ("/ctx", "<absent>", "BuildKit before moby/buildkit#3307 (2022) left the empty mount point of a RUN --mount behind"),
-        ("/src", "<absent>", "BuildKit before moby/buildkit#3307 (2022) left the empty mount point of a RUN --mount behind"),
-    ],
-    run_made: &["/listing", "/src-listing"],
-};
-
-/// .dockerignore with wildcards, `**`, and exceptions (`!`) re-including files.
-const DOCKERIGNORE_EXCEPTIONS: Case = Case {
-    name: "dockerignore_exceptions",
-    dockerfile: "FROM busybox\nCOPY . /ctx/\n",
-    base_dockerfile: None,
-    context: &[
+/// A context for .dockerignore: wildcards, `**`, exceptions (`!`) re-including files,
+/// partly ignored directories (one of mode 0700).
+const IGNORE_CONTEXT: &[(&str, Ctx)] = &[
         (".dockerignore", Ctx::File("*.log\n!keep.log\nbuild/\n**/*.tmp\n!important.tmp\nsecret*\n!secret-public\n# comment\ndocs/*.md\n!docs/README.md\n", 0o644)),
         ("a.log", Ctx::File("ignored\n", 0o644)),
         ("keep.log", Ctx::File("kept\n", 0o644)),
@@ -583,7 +547,7 @@ const DOCKERIGNORE_EXCEPTIONS: Case = Case {
         ("build/out", Ctx::File("ignored\n", 0o644)),
         ("src", Ctx::Dir(0o755)),
         ("src/x.tmp", Ctx::File("ignored\n", 0o644)),
-        ("src/deep", Ctx::Dir(0o755)),
+        ("src/deep", Ctx::Dir(0o700)),
         ("src/deep/y.tmp", Ctx::File("ignored\n", 0o644)),
         ("src/deep/important.tmp", Ctx::File("kept\n", 0o644)),
         ("src/main.c", Ctx::File("int main;\n", 0o644)),
@@ -594,7 +558,40 @@ const DOCKERIGNORE_EXCEPTIONS: Case = Case {
         ("docs/a.md", Ctx::File("ignored\n", 0o644)),
         ("docs/README.md", Ctx::File("kept\n", 0o644)),
         ("docs/a.txt", Ctx::File("kept\n", 0o644)),
+];
+
+/// A RUN bind mount of the context shows what the context sends: nothing .dockerignore
+/// leaves out (read-only and rw, the whole context and a directory of it).
+const RUN_MOUNT_DOCKERIGNORE: Case = Case {
+    name: "run_mount_dockerignore",
+    dockerfile: "FROM busybox\n\
+                 RUN --mount=type=bind,target=/ctx cd /ctx && find . | sort > /listing && cat secret-public\n\
+                 RUN --mount=type=bind,source=src,target=/src,rw cd /src && find . | sort > /src-listing\n",
+    base_dockerfile: None,
+    context: IGNORE_CONTEXT,
+    args: &[],
+    oracle: Oracle::BuildKit { why: "RUN --mount: the legacy builder refuses it" },
+    old_buildkit_bugs: &[
+        (
+            "/ctx",
+            "<absent>",
+            "BuildKit before moby/buildkit#3307 (2022) left the empty mount point of a RUN --mount behind",
+        ),
+        (
+            "/src",
+            "<absent>",
+            "BuildKit before moby/buildkit#3307 (2022) left the empty mount point of a RUN --mount behind",
+        ),
     ],
+    run_made: &["/listing", "/src-listing"],
+};
+
+/// .dockerignore with wildcards, `**`, and exceptions (`!`) re-including files.
+const DOCKERIGNORE_EXCEPTIONS: Case = Case {
+    name: "dockerignore_exceptions",
+    dockerfile: "FROM busybox\nCOPY . /ctx/\n",
+    base_dockerfile: None,
+    context: IGNORE_CONTEXT,
     args: &[],
     oracle: LEGACY,
     old_buildkit_bugs: &[],

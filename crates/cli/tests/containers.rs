@@ -9,6 +9,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use gantry_testkit::build::BuildEnv;
+use gantry_testkit::peers::mounts_under;
 use gantry_testkit::{assert_one_error_line, Gantry};
 use serde_json::Value;
 
@@ -30,13 +31,6 @@ fn wait_log(g: &Gantry, name: &str, text: &str) {
         assert!(Instant::now() < deadline, "{name} never logged {text:?}");
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-/// Mounts under the store root (there must be none once nothing runs).
-fn mounts_under(root: &Path) -> Vec<String> {
-    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let root = root.to_string_lossy().to_string();
-    text.lines().filter_map(|l| l.split(' ').nth(4)).filter(|m| m.starts_with(&root)).map(String::from).collect()
 }
 
 #[test]

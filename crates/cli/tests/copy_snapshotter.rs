@@ -10,6 +10,7 @@ use std::path::Path;
 
 use gantry_testkit::base;
 use gantry_testkit::build::BuildEnv;
+use gantry_testkit::peers::mounts_under;
 
 const BIN: &str = env!("CARGO_BIN_EXE_gantry");
 const COPY: [&str; 2] = ["--storage-driver", "copy"];
@@ -68,13 +69,6 @@ fn entries(s: &BuildEnv, dir: &str) -> Vec<String> {
             names.filter(|n| !n.starts_with('.')).collect()
         })
         .unwrap_or_default()
-}
-
-/// Mounts under the store root.
-fn mounts_under(root: &Path) -> Vec<String> {
-    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let root = root.to_string_lossy().to_string();
-    text.lines().filter_map(|l| l.split(' ').nth(4)).filter(|m| m.starts_with(&root)).map(String::from).collect()
 }
 
 #[test]

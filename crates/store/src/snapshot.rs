@@ -453,15 +453,18 @@ impl Store {
         hide(&upper, RootDir::hide)?;
         // A directory made in the upper one to hold a whiteout shows its attributes in
         // the view: give it those of the directory it stands over.
-        for path in hidden {
-            for parent in Path::new(path).ancestors().skip(1).filter(|p| !p.as_os_str().is_empty()) {
-                let (made, below) = (upper.join(parent), lower.join(parent));
-                if let Some(meta) = std::fs::symlink_metadata(&below).ok().filter(|m| m.is_dir()) {
-                    use std::os::unix::fs::MetadataExt;
-                    let _ = std::os::unix::fs::lchown(&made, Some(meta.uid()), Some(meta.gid()));
-                    let _ = std::fs::set_permissions(&made, meta.permissions());
-                    let _ = std::fs::File::open(&made).and_then(|f| f.set_modified(meta.modified()?));
-                }
+        let parents: std::collections::BTreeSet<&Path> = hidden
+            .iter()
+            .flat_map(|path| Path::new(path).ancestors().skip(1))
+            .filter(|p| !p.as_os_str().is_empty())
+            .collect();
+        for parent in parents {
+            let (made, below) = (upper.join(parent), lower.join(parent));
+            if let Some(meta) = std::fs::symlink_metadata(&below).ok().filter(|m| m.is_dir()) {
+                use std::os::unix::fs::MetadataExt;
+                let _ = std::os::unix::fs::lchown(&made, Some(meta.uid()), Some(meta.gid()));
+                let _ = std::fs::set_permissions(&made, meta.permissions());
+                let _ = std::fs::File::open(&made).and_then(|f| f.set_modified(meta.modified()?));
             }
         }
         mount_overlay(&[lower.to_path_buf()], &upper, &dir.join("work"), &rootfs)

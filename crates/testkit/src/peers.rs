@@ -338,7 +338,7 @@ fn sweep_stale_dirs() {
 }
 
 /// Mount points at or below `dir`, deepest first (from /proc/self/mountinfo).
-fn mounts_under(dir: &Path) -> Vec<PathBuf> {
+pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
     let info = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let mut found: Vec<PathBuf> = info
         .lines()
